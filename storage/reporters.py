@@ -1,0 +1,94 @@
+"""Queries about reporters: members of the public, known by their Telegram id alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage._upsert import insert_ignoring_conflict
+from storage.models import OutboxMessage, OutboxStatus, Reporter, Subscription, Tip
+from storage.types import utcnow
+
+
+async def get_reporter(session: AsyncSession, telegram_user_id: int) -> Reporter | None:
+    statement = select(Reporter).where(Reporter.telegram_user_id == telegram_user_id)
+    return (await session.exec(statement)).first()
+
+
+async def touch_reporter(session: AsyncSession, telegram_user_id: int) -> Reporter:
+    """The reporter with this Telegram id, created on first contact; last-seen is refreshed."""
+    now = utcnow()
+    await insert_ignoring_conflict(
+        session,
+        Reporter,
+        {"telegram_user_id": telegram_user_id, "first_seen_at": now, "last_seen_at": now},
+        ["telegram_user_id"],
+    )
+    await session.exec(
+        update(Reporter)
+        .where(col(Reporter.telegram_user_id) == telegram_user_id)
+        .values(last_seen_at=now, blocked_bot=False)
+    )
+    statement = select(Reporter).where(Reporter.telegram_user_id == telegram_user_id)
+    return (await session.exec(statement.execution_options(populate_existing=True))).one()
+
+
+async def set_reporter_language(session: AsyncSession, reporter_id: int, language: str) -> None:
+    await session.exec(
+        update(Reporter).where(col(Reporter.id) == reporter_id).values(language=language)
+    )
+
+
+async def mark_reporter_blocked(session: AsyncSession, telegram_user_id: int) -> None:
+    """Remember that this person blocked the bot, so we stop trying to write to them."""
+    await session.exec(
+        update(Reporter)
+        .where(col(Reporter.telegram_user_id) == telegram_user_id)
+        .values(blocked_bot=True)
+    )
+
+
+@dataclass(frozen=True)
+class ForgottenReporter:
+    """What erasing one reporter removed."""
+
+    tips: int
+    subscriptions: int
+    pending_messages: int
+
+
+async def forget_reporter(session: AsyncSession, telegram_user_id: int) -> ForgottenReporter:
+    """Erase a reporter, their tips, subscriptions and queued messages; claims stay."""
+    reporter = await get_reporter(session, telegram_user_id)
+    if reporter is None:
+        return ForgottenReporter(0, 0, 0)
+
+    async def count(statement: object) -> int:
+        return (await session.exec(statement)).one()
+
+    forgotten = ForgottenReporter(
+        tips=await count(
+            select(func.count()).select_from(Tip).where(Tip.reporter_id == reporter.id)
+        ),
+        subscriptions=await count(
+            select(func.count())
+            .select_from(Subscription)
+            .where(Subscription.reporter_id == reporter.id)
+        ),
+        pending_messages=await count(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.reporter_id == reporter.id,
+                OutboxMessage.status == OutboxStatus.PENDING,
+            )
+        ),
+    )
+    await session.exec(delete(Tip).where(col(Tip.reporter_id) == reporter.id))
+    await session.exec(delete(OutboxMessage).where(col(OutboxMessage.chat_id) == telegram_user_id))
+    await session.exec(delete(Subscription).where(col(Subscription.reporter_id) == reporter.id))
+    await session.exec(delete(Reporter).where(col(Reporter.id) == reporter.id))
+    return forgotten

@@ -1,0 +1,88 @@
+"""Queries about tips: each forward recorded once, however often Telegram delivers it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage._upsert import insert_ignoring_conflict
+from storage.models import Claim, ClaimStatus, Tip
+
+
+async def record_tip(session: AsyncSession, **fields: Any) -> tuple[Tip, bool]:
+    """Store a tip unless this chat message (or update) is already stored.
+
+    Returns the stored tip and whether this call created it: Telegram redelivers updates
+    after timeouts and crashes, and a redelivery must not count as a second forward.
+    """
+    tip_id = await insert_ignoring_conflict(session, Tip, fields)
+    if tip_id is not None:
+        return await session.get_one(Tip, tip_id), True
+    same_message = (Tip.chat_id == fields.get("chat_id")) & (
+        Tip.message_id == fields.get("message_id")
+    )
+    conditions = [same_message]
+    if fields.get("update_id") is not None:
+        conditions.append(Tip.update_id == fields["update_id"])
+    # A conflicting insert implies the tip exists, so .one() cannot miss.
+    return (await session.exec(select(Tip).where(or_(*conditions)))).one(), False
+
+
+async def get_tip(session: AsyncSession, tip_id: int) -> Tip | None:
+    return await session.get(Tip, tip_id)
+
+
+async def update_tip(session: AsyncSession, tip: Tip, **fields: Any) -> Tip:
+    for name, value in fields.items():
+        setattr(tip, name, value)
+    session.add(tip)
+    await session.flush()
+    return tip
+
+
+async def tips_of_claims(
+    session: AsyncSession, claim_ids: Sequence[int], *, limit: int = 100
+) -> list[Tip]:
+    statement = (
+        select(Tip)
+        .where(col(Tip.claim_id).in_(claim_ids))
+        .order_by(col(Tip.received_at).desc())
+        .limit(limit)
+    )
+    return list((await session.exec(statement)).all())
+
+
+async def count_tips_since(session: AsyncSession, reporter_id: int, since: datetime) -> int:
+    """How many tips this reporter sent since then: the basis of the per-sender rate limit."""
+    statement = (
+        select(func.count())
+        .select_from(Tip)
+        .where(Tip.reporter_id == reporter_id, Tip.received_at >= since)
+    )
+    return (await session.exec(statement)).one()
+
+
+async def _live_claim_of_tip(session: AsyncSession, condition: Any) -> int | None:
+    statement = (
+        select(Tip.claim_id)
+        .join(Claim, col(Claim.id) == Tip.claim_id)
+        .where(condition, Claim.status != ClaimStatus.MERGED)
+        .order_by(col(Tip.received_at).desc())
+        .limit(1)
+    )
+    return (await session.exec(statement)).first()
+
+
+async def claim_with_same_text(session: AsyncSession, content_hash: str) -> int | None:
+    """The claim an identical (normalised) text was already filed under, if any."""
+    return await _live_claim_of_tip(session, Tip.content_hash == content_hash)
+
+
+async def claim_with_same_media(session: AsyncSession, file_unique_id: str) -> int | None:
+    """The claim the very same picture or video (Telegram's file_unique_id) was filed under."""
+    return await _live_claim_of_tip(session, Tip.media_file_unique_id == file_unique_id)

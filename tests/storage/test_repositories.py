@@ -1,0 +1,276 @@
+"""Every repository function, on SQLite and on PostgreSQL (the ``database`` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from storage import claims, editors, outbox, reporters, stats, subscriptions, tips
+from storage.db import Database
+from storage.models import ClaimStatus, EditorRole
+from storage.types import utcnow
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def _claim(db: Database, **fields: object) -> int:
+    async with db.session() as session:
+        claim = await claims.create_claim(session, canonical_text="a rumour", **fields)
+        assert claim.id is not None
+        return claim.id
+
+
+async def test_reporter_is_created_once_and_refreshed(database: Database) -> None:
+    async with database.session() as session:
+        first = await reporters.touch_reporter(session, 5_000_000_001)
+    async with database.session() as session:
+        again = await reporters.touch_reporter(session, 5_000_000_001)
+        assert again.id == first.id
+        assert again.last_seen_at >= first.last_seen_at
+        assert again.telegram_user_id == 5_000_000_001  # ids beyond 32 bits survive
+
+
+async def test_reporter_language_and_blocked_flag(database: Database) -> None:
+    async with database.session() as session:
+        reporter = await reporters.touch_reporter(session, 42)
+        await reporters.set_reporter_language(session, reporter.id, "uk")
+        await reporters.mark_reporter_blocked(session, 42)
+    async with database.session() as session:
+        stored = await reporters.get_reporter(session, 42)
+        assert stored is not None
+        assert (stored.language, stored.blocked_bot) == ("uk", True)
+        assert await reporters.get_reporter(session, 43) is None
+    async with database.session() as session:  # writing again means they unblocked us
+        assert (await reporters.touch_reporter(session, 42)).blocked_bot is False
+
+
+async def test_same_chat_message_twice_is_one_tip(database: Database) -> None:
+    async with database.session() as session:
+        tip, created = await tips.record_tip(session, chat_id=7, message_id=1, text="hi")
+        again, created_again = await tips.record_tip(session, chat_id=7, message_id=1, text="x")
+    assert (created, created_again) == (True, False)
+    assert again.id == tip.id
+    assert again.text == "hi"
+
+
+async def test_same_update_id_twice_is_one_tip(database: Database) -> None:
+    async with database.session() as session:
+        first, _ = await tips.record_tip(session, chat_id=7, message_id=1, update_id=99)
+        second, created = await tips.record_tip(session, chat_id=7, message_id=2, update_id=99)
+    assert created is False
+    assert second.id == first.id
+
+
+async def test_concurrent_deliveries_of_one_update_store_one_tip(database: Database) -> None:
+    async def deliver() -> bool:
+        async with database.session() as session:
+            return (await tips.record_tip(session, chat_id=8, message_id=5, update_id=500))[1]
+
+    created = await asyncio.gather(*(deliver() for _ in range(5)), return_exceptions=True)
+    assert [c for c in created if c is True] == [True]
+    assert all(c is False or c is True for c in created), created
+
+
+async def test_tip_update_lookup_and_rate_window(database: Database) -> None:
+    claim_id = await _claim(database)
+    async with database.session() as session:
+        reporter = await reporters.touch_reporter(session, 11)
+        tip, _ = await tips.record_tip(session, chat_id=11, message_id=1, reporter_id=reporter.id)
+        await tips.update_tip(session, tip, claim_id=claim_id, content_hash="h1", reply_kind="x")
+        await tips.record_tip(
+            session,
+            chat_id=11,
+            message_id=2,
+            reporter_id=reporter.id,
+            received_at=utcnow() - timedelta(hours=2),
+        )
+    async with database.session() as session:
+        stored = await tips.get_tip(session, tip.id)
+        assert stored is not None
+        assert (stored.claim_id, stored.reply_kind) == (claim_id, "x")
+        assert [t.id for t in await tips.tips_of_claims(session, [claim_id])] == [tip.id]
+        since = utcnow() - timedelta(minutes=10)
+        assert await tips.count_tips_since(session, reporter.id, since) == 1
+        assert await tips.count_tips_since(session, reporter.id, since - timedelta(hours=3)) == 2
+
+
+async def test_claims_are_found_by_text_hash_and_media_but_not_when_merged(
+    database: Database,
+) -> None:
+    live = await _claim(database)
+    merged = await _claim(database, status=ClaimStatus.MERGED)
+    async with database.session() as session:
+        await tips.record_tip(
+            session, chat_id=1, message_id=1, claim_id=live, content_hash="h", text="t"
+        )
+        await tips.record_tip(
+            session, chat_id=1, message_id=2, claim_id=live, media_file_unique_id="AgADm"
+        )
+        await tips.record_tip(session, chat_id=1, message_id=3, claim_id=merged, content_hash="m")
+    async with database.session() as session:
+        assert await tips.claim_with_same_text(session, "h") == live
+        assert await tips.claim_with_same_media(session, "AgADm") == live
+        assert await tips.claim_with_same_text(session, "m") is None
+        assert await tips.claim_with_same_text(session, "nothing") is None
+
+
+async def test_claim_counters_survive_concurrent_forwards(database: Database) -> None:
+    claim_id = await _claim(database, language="de")
+
+    async def forward(language: str) -> None:
+        async with database.session() as session:
+            await claims.count_tip_in_claim(
+                session, claim_id, at=utcnow(), new_reporter=True, language=language
+            )
+
+    await asyncio.gather(*(forward(lang) for lang in ["de", "ru", "en", "de", "und"]))
+    async with database.session() as session:
+        claim = await claims.get_claim(session, claim_id)
+        assert claim is not None
+        assert (claim.tip_count, claim.reporter_count) == (5, 5)
+        assert "und" not in claim.languages
+
+
+async def test_queue_orders_by_priority_and_filters(database: Database) -> None:
+    low = await _claim(database, priority=1.0, language="de")
+    high = await _claim(database, priority=9.0, language="en")
+    await _claim(database, priority=99.0, status=ClaimStatus.ANSWERED)
+    async with database.session() as session:
+        queue = await claims.list_claims(session)
+        assert [c.id for c in queue] == [high, low]
+        assert [c.id for c in await claims.list_claims(session, language="de")] == [low]
+        answered = await claims.list_claims(session, statuses=[ClaimStatus.ANSWERED])
+        assert len(answered) == 1
+        claim = await claims.get_claim(session, low)
+        assert claim is not None
+        await claims.update_claim(session, claim, status=ClaimStatus.REJECTED)
+    async with database.session() as session:
+        assert [c.id async for c in claims.iter_open_claims(session, batch=1)] == [high]
+
+
+async def test_subscriptions_are_idempotent(database: Database) -> None:
+    claim_id = await _claim(database)
+    other = await _claim(database)
+    async with database.session() as session:
+        alice = await reporters.touch_reporter(session, 1)
+        bob = await reporters.touch_reporter(session, 2)
+        assert await subscriptions.subscribe(session, alice.id, claim_id) is True
+        assert await subscriptions.subscribe(session, alice.id, claim_id) is False
+        await subscriptions.subscribe(session, bob.id, other)
+        await subscriptions.subscribe(session, alice.id, other)
+    async with database.session() as session:
+        assert await subscriptions.is_subscribed(session, alice.id, claim_id)
+        assert not await subscriptions.is_subscribed(session, bob.id, claim_id)
+        assert await subscriptions.count_subscribers(session, other) == 2
+        both = await subscriptions.subscribers(session, [claim_id, other])
+        assert [r.telegram_user_id for r in both] == [1, 2]
+
+
+async def test_forget_removes_the_reporter_and_only_their_rows(database: Database) -> None:
+    claim_id = await _claim(database)
+    async with database.session() as session:
+        alice = await reporters.touch_reporter(session, 1)
+        bob = await reporters.touch_reporter(session, 2)
+        for reporter in (alice, bob):
+            await tips.record_tip(
+                session,
+                chat_id=reporter.telegram_user_id,
+                message_id=1,
+                reporter_id=reporter.id,
+                claim_id=claim_id,
+            )
+            await subscriptions.subscribe(session, reporter.id, claim_id)
+            await outbox.enqueue_message(
+                session,
+                chat_id=reporter.telegram_user_id,
+                payload={"text": "verdict"},
+                dedupe_key=f"verdict:{claim_id}:{reporter.id}",
+                reporter_id=reporter.id,
+            )
+    async with database.session() as session:
+        forgotten = await reporters.forget_reporter(session, 1)
+        assert (forgotten.tips, forgotten.subscriptions, forgotten.pending_messages) == (1, 1, 1)
+    async with database.session() as session:
+        counts = await stats.collect_stats(session)
+        assert await reporters.get_reporter(session, 1) is None
+        assert await claims.get_claim(session, claim_id) is not None
+    assert (counts["reporters"], counts["tips"], counts["subscriptions"]) == (1, 1, 1)
+    assert counts["outbox"]["pending"] == 1
+    async with database.session() as session:
+        assert (await reporters.forget_reporter(session, 1)).tips == 0
+
+
+async def test_outbox_dedupes_and_moves_through_states(database: Database) -> None:
+    async with database.session() as session:
+        assert await outbox.enqueue_message(session, chat_id=1, payload={}, dedupe_key="k1")
+        assert not await outbox.enqueue_message(session, chat_id=1, payload={}, dedupe_key="k1")
+        await outbox.enqueue_message(session, chat_id=2, payload={"text": "b"}, dedupe_key="k2")
+        await outbox.enqueue_message(session, chat_id=3, payload={"text": "c"}, dedupe_key="k3")
+    async with database.session() as session:
+        due = await outbox.due_messages(session)
+        assert [m.dedupe_key for m in due] == ["k1", "k2", "k3"]
+        await outbox.mark_sent(session, due[0].id)
+        await outbox.mark_retry(
+            session, due[1].id, error="429", next_attempt_at=utcnow() + timedelta(minutes=5)
+        )
+        await outbox.mark_failed(session, due[2].id, error="Forbidden: bot was blocked")
+    async with database.session() as session:
+        assert await outbox.due_messages(session) == []
+        later = await outbox.due_messages(session, now=utcnow() + timedelta(minutes=6))
+        assert [(m.dedupe_key, m.attempts, m.last_error) for m in later] == [("k2", 1, "429")]
+        counts = (await stats.collect_stats(session))["outbox"]
+    assert counts == {"pending": 1, "sent": 1, "failed": 1, "cancelled": 0}
+
+
+async def test_editors_are_unique_and_found_by_name_or_telegram_id(database: Database) -> None:
+    async with database.session() as session:
+        editor = await editors.add_editor(
+            session, username="anna", password_hash="x", telegram_user_id=77
+        )
+        assert editor.role == EditorRole.EDITOR
+    async with database.session() as session:
+        with pytest.raises(editors.EditorExistsError):
+            await editors.add_editor(session, username="anna", password_hash=None)
+    async with database.session() as session:
+        with pytest.raises(editors.EditorExistsError):
+            await editors.add_editor(
+                session, username="ben", password_hash=None, telegram_user_id=77
+            )
+    async with database.session() as session:
+        found = await editors.get_editor_by_username(session, "anna")
+        assert found is not None
+        assert found.id == editor.id
+        by_telegram = await editors.get_editor_by_telegram_id(session, 77)
+        assert by_telegram is not None
+        assert by_telegram.id == editor.id
+        assert await editors.get_editor_by_telegram_id(session, 78) is None
+
+
+async def test_audit_trail_keeps_order(database: Database) -> None:
+    claim_id = await _claim(database)
+    async with database.session() as session:
+        for action in ("assign", "reject", "reopen"):
+            await editors.record_audit_event(
+                session, actor="tg:77", action=action, source="telegram", claim_id=claim_id
+            )
+    async with database.session() as session:
+        trail = await editors.audit_trail(session, claim_id)
+    assert [e.action for e in trail] == ["assign", "reject", "reopen"]
+
+
+async def test_stats_list_every_status_with_zeros(database: Database) -> None:
+    await _claim(database)
+    async with database.session() as session:
+        counts = await stats.collect_stats(session)
+    assert counts["claims"] == {
+        "new": 1,
+        "in_review": 0,
+        "answered": 0,
+        "not_checkable": 0,
+        "rejected": 0,
+        "merged": 0,
+    }
+    assert counts["tips"] == 0
+    assert counts["feeds_last_success_at"] is None
