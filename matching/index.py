@@ -1,0 +1,184 @@
+"""In-memory indexes: BM25 over words and exact cosine search over sentence vectors.
+
+Both are exact. At 100,000 documents a query costs a few milliseconds on one core; the plan
+beyond a million is in docs/MATCHING.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+
+__all__ = ["LexicalIndex", "VectorIndex"]
+
+DocId = Hashable
+
+
+def _top(scores: np.ndarray, slots: np.ndarray, k: int) -> list[tuple[int, float]]:
+    if len(slots) == 0 or k <= 0:
+        return []
+    if len(slots) > k:
+        keep = np.argpartition(-scores, k - 1)[:k]
+        slots, scores = slots[keep], scores[keep]
+    order = np.argsort(-scores, kind="stable")
+    return [(int(slots[i]), float(scores[i])) for i in order]
+
+
+class LexicalIndex:
+    """Okapi BM25 with per-term postings kept as numpy arrays, rebuilt lazily after changes."""
+
+    def __init__(self, *, k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self._slot_of: dict[DocId, int] = {}
+        self._ids: list[DocId | None] = []
+        self._terms: list[Counter[str] | None] = []
+        self._length = np.zeros(0, dtype=np.float32)
+        self._postings: dict[str, dict[int, int]] = {}
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._total_length = 0.0
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._slot_of
+
+    def add(self, doc_id: DocId, tokens: Sequence[str]) -> None:
+        """Index a document's tokens; an id already present is replaced."""
+        self.remove(doc_id)
+        counts = Counter(tokens)
+        slot = len(self._ids)
+        self._ids.append(doc_id)
+        self._terms.append(counts)
+        self._slot_of[doc_id] = slot
+        if slot >= len(self._length):
+            grown = np.zeros(max(16, 2 * len(self._length)), dtype=np.float32)
+            grown[: len(self._length)] = self._length
+            self._length = grown
+        self._length[slot] = len(tokens)
+        self._total_length += len(tokens)
+        for term, count in counts.items():
+            self._postings.setdefault(term, {})[slot] = count
+            self._arrays.pop(term, None)
+
+    def remove(self, doc_id: DocId) -> None:
+        slot = self._slot_of.pop(doc_id, None)
+        if slot is None:
+            return
+        counts = self._terms[slot] or Counter()
+        for term in counts:
+            postings = self._postings.get(term)
+            if postings is not None:
+                postings.pop(slot, None)
+                if not postings:
+                    del self._postings[term]
+            self._arrays.pop(term, None)
+        self._total_length -= float(self._length[slot])
+        self._length[slot] = 0
+        self._ids[slot] = None
+        self._terms[slot] = None
+
+    def idf(self, term: str) -> float:
+        """Robertson–Spärck Jones IDF, floored at a small positive value."""
+        n = len(self._postings.get(term, ()))
+        total = len(self._slot_of)
+        return max(math.log(1 + (total - n + 0.5) / (n + 0.5)), 1e-3)
+
+    def terms(self, doc_id: DocId) -> Counter[str]:
+        slot = self._slot_of.get(doc_id)
+        return (self._terms[slot] or Counter()) if slot is not None else Counter()
+
+    def _array(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        cached = self._arrays.get(term)
+        if cached is None:
+            postings = self._postings[term]
+            cached = (
+                np.fromiter(postings.keys(), dtype=np.int64, count=len(postings)),
+                np.fromiter(postings.values(), dtype=np.float32, count=len(postings)),
+            )
+            self._arrays[term] = cached
+        return cached
+
+    def search(self, tokens: Sequence[str], k: int = 10) -> list[tuple[DocId, float]]:
+        """The k best documents by BM25, best first; documents sharing no term are left out."""
+        if not self._slot_of:
+            return []
+        average = self._total_length / len(self._slot_of) or 1.0
+        parts = []
+        for term, query_count in Counter(tokens).items():
+            if term not in self._postings:
+                continue
+            slots, tf = self._array(term)
+            norm = self.k1 * (1 - self.b + self.b * self._length[slots] / average)
+            parts.append((slots, self.idf(term) * query_count * tf * (self.k1 + 1) / (tf + norm)))
+        if not parts:
+            return []
+        slots = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        unique, inverse = np.unique(slots, return_inverse=True)
+        totals = np.bincount(inverse, weights=scores).astype(np.float32)
+        return [(self._ids[slot], score) for slot, score in _top(totals, unique, k)]
+
+
+class VectorIndex:
+    """Exact cosine search over L2-normalised rows kept in one contiguous, growing matrix."""
+
+    def __init__(self, dim: int, *, dtype: type = np.float32) -> None:
+        self.dim = dim
+        self._matrix = np.zeros((0, dim), dtype=dtype)
+        self._ids: list[DocId] = []
+        self._slot_of: dict[DocId, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._slot_of
+
+    def add(self, ids: Sequence[DocId], vectors: np.ndarray) -> None:
+        """Add or replace rows; the matrix doubles when full, so adds are amortised O(1)."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+        for doc_id, vector in zip(ids, vectors, strict=True):
+            slot = self._slot_of.get(doc_id)
+            if slot is None:
+                slot = len(self._ids)
+                if slot >= len(self._matrix):
+                    grown = np.zeros((max(64, 2 * len(self._matrix)), self.dim), self._matrix.dtype)
+                    grown[:slot] = self._matrix[:slot]
+                    self._matrix = grown
+                self._ids.append(doc_id)
+                self._slot_of[doc_id] = slot
+            self._matrix[slot] = vector
+
+    def remove(self, doc_id: DocId) -> None:
+        """Remove a row by moving the last row into its place."""
+        slot = self._slot_of.pop(doc_id, None)
+        if slot is None:
+            return
+        last = len(self._ids) - 1
+        if slot != last:
+            moved = self._ids[last]
+            self._matrix[slot] = self._matrix[last]
+            self._ids[slot] = moved
+            self._slot_of[moved] = slot
+        self._ids.pop()
+        self._matrix[last] = 0
+
+    def vector(self, doc_id: DocId) -> np.ndarray | None:
+        slot = self._slot_of.get(doc_id)
+        return None if slot is None else self._matrix[slot]
+
+    def similarity(self, doc_id: DocId, query: np.ndarray) -> float:
+        row = self.vector(doc_id)
+        return 0.0 if row is None else float(row @ query)
+
+    def search(self, query: np.ndarray, k: int = 10) -> list[tuple[DocId, float]]:
+        """The k most similar rows by cosine (rows and query are unit vectors), best first."""
+        if not self._ids:
+            return []
+        scores = self._matrix[: len(self._ids)] @ np.asarray(query, dtype=np.float32)
+        slots = np.arange(len(self._ids))
+        return [(self._ids[slot], score) for slot, score in _top(scores, slots, k)]

@@ -1,0 +1,216 @@
+"""The in-memory matching indexes of one process, built from the database and kept fresh.
+
+The database stays the source of truth: every worker builds its own indexes at start-up from
+stored vectors (encoding only rows that lack one, and saving those vectors back) and then
+follows changes by polling ``updated_at``. All index work runs on one dedicated thread, so
+the event loop never waits on numpy and the indexes are never read while they are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import numpy as np
+
+from matching import (
+    CLAIM_THRESHOLDS,
+    FACT_CHECK_THRESHOLDS,
+    Candidate,
+    Document,
+    Encoder,
+    Matcher,
+    Thresholds,
+)
+from storage.claims import OPEN_STATUSES
+from storage.db import Database
+from storage.models import Claim, FactCheck
+from storage.vectors import rows_updated_since, save_vectors
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_LATE_COMMIT_MARGIN = timedelta(seconds=30)
+
+
+def vector_to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def vector_from_bytes(data: bytes | None, dim: int) -> np.ndarray | None:
+    if not data or len(data) != dim * 4:
+        return None
+    return np.frombuffer(data, dtype=np.float32)
+
+
+def fact_check_document(fact_check: FactCheck, dim: int) -> Document:
+    """A fact-check as the matcher sees it: the claim it reviews, titled by its headline."""
+    return Document(
+        id=fact_check.id or 0,
+        text=fact_check.claim_reviewed,
+        title=fact_check.headline or "",
+        lang=fact_check.language,
+        vector=vector_from_bytes(fact_check.embedding, dim) if fact_check.embedding_model else None,
+    )
+
+
+def claim_document(claim: Claim, dim: int) -> Document:
+    return Document(
+        id=claim.id or 0,
+        text=claim.canonical_text,
+        lang=claim.language,
+        vector=vector_from_bytes(claim.embedding, dim) if claim.embedding_model else None,
+    )
+
+
+@dataclass(frozen=True)
+class Matches:
+    """What the indexes say about one tip."""
+
+    claims: list[Candidate]
+    fact_checks: list[Candidate]
+    vector: np.ndarray
+    encoder_name: str
+
+
+class MatchingIndexes:
+    """The fact-check index and the open-claim index of this process."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        *,
+        fact_check_thresholds: Thresholds = FACT_CHECK_THRESHOLDS,
+        claim_thresholds: Thresholds = CLAIM_THRESHOLDS,
+    ) -> None:
+        self.encoder = encoder
+        self.fact_checks = Matcher(encoder, fact_check_thresholds)
+        self.claims = Matcher(encoder, claim_thresholds)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matching")
+        self._fact_check_cursor: tuple[datetime, int] | None = None
+        self._claim_cursor: tuple[datetime, int] | None = None
+        self.loaded = False
+        self.filing_lock = asyncio.Lock()
+
+    async def _run(self, function: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+
+    async def match(self, text: str, language: str | None, *, top_k: int = 5) -> Matches:
+        """Encode a tip once and look it up in both indexes."""
+        return await self._run(self._match, text, language, top_k)
+
+    def _match(self, text: str, language: str | None, top_k: int) -> Matches:
+        vector = self.encoder.encode([text])[0]
+        return Matches(
+            claims=self.claims.search(text, lang=language, vector=vector, top_k=top_k),
+            fact_checks=self.fact_checks.search(text, lang=language, vector=vector, top_k=top_k),
+            vector=vector,
+            encoder_name=self.encoder.name,
+        )
+
+    async def add_claim(self, claim: Claim) -> None:
+        """Index a claim this worker just created (other workers pick it up on refresh)."""
+        if claim.status not in OPEN_STATUSES:
+            return
+        await self._run(self.claims.add, [claim_document(claim, self.encoder.dim)])
+
+    async def remove_claim(self, claim_id: int) -> None:
+        await self._run(self.claims.remove, claim_id)
+
+    async def add_fact_checks(self, fact_checks: Sequence[FactCheck]) -> None:
+        documents = [fact_check_document(f, self.encoder.dim) for f in fact_checks]
+        await self._run(self.fact_checks.add, documents)
+
+    async def search_fact_checks(self, text: str, *, top_k: int = 10) -> list[Candidate]:
+        return await self._run(lambda: self.fact_checks.search(text, top_k=top_k))
+
+    async def search_claims_for(self, fact_check: FactCheck, *, top_k: int = 20) -> list[Candidate]:
+        """Open claims a fact-check answers with certainty (its auto-reply threshold)."""
+
+        def search() -> list[Candidate]:
+            candidates = self.claims.search(
+                fact_check.claim_reviewed, lang=fact_check.language, top_k=top_k
+            )
+            reply = self.fact_checks.thresholds.reply
+            return [candidate for candidate in candidates if candidate.score >= reply]
+
+        return await self._run(search)
+
+    async def refresh(self, db: Database) -> None:
+        """Bring both indexes up to date with the database (all rows on the first call)."""
+        self._fact_check_cursor = await self._follow(
+            db, FactCheck, self._fact_check_cursor, self._apply_fact_checks
+        )
+        self._claim_cursor = await self._follow(db, Claim, self._claim_cursor, self._apply_claims)
+        self.loaded = True
+
+    async def _follow(
+        self,
+        db: Database,
+        model: type[FactCheck] | type[Claim],
+        cursor: tuple[datetime, int] | None,
+        apply: Callable[[list[Any]], None],
+    ) -> tuple[datetime, int] | None:
+        """Read every page of changed rows, vectorise what lacks vectors, apply to the index.
+
+        The next refresh starts a little before the last change seen: a transaction that
+        committed late with an earlier timestamp is then still picked up (re-adding is harmless).
+        """
+        as_document = fact_check_document if model is FactCheck else claim_document
+        changed = 0
+        while True:
+            async with db.session() as session:
+                rows = await rows_updated_since(session, model, cursor)
+            if not rows:
+                break
+            await self._store_missing_vectors(db, model, rows, as_document)
+            await self._run(apply, rows)
+            changed += len(rows)
+            cursor = (rows[-1].updated_at, rows[-1].id or 0)
+        if changed:
+            log.info("%s index: %d rows updated", model.__tablename__, changed)
+        if cursor is None:
+            return None
+        return (cursor[0] - _LATE_COMMIT_MARGIN, 0)
+
+    def _apply_fact_checks(self, rows: list[FactCheck]) -> None:
+        self.fact_checks.add([fact_check_document(row, self.encoder.dim) for row in rows])
+
+    def _apply_claims(self, rows: list[Claim]) -> None:
+        for claim in rows:
+            if claim.status not in OPEN_STATUSES:
+                self.claims.remove(claim.id)
+        self.claims.add(
+            [claim_document(c, self.encoder.dim) for c in rows if c.status in OPEN_STATUSES]
+        )
+
+    async def _store_missing_vectors(
+        self,
+        db: Database,
+        model: type[FactCheck] | type[Claim],
+        rows: Sequence[FactCheck] | Sequence[Claim],
+        as_document: Callable[..., Document],
+    ) -> None:
+        """Encode rows that have no vector of this encoder yet, and save the vectors."""
+        missing = [row for row in rows if row.embedding_model != self.encoder.name]
+        if model is Claim:
+            missing = [row for row in missing if row.status in OPEN_STATUSES]
+        if not missing:
+            return
+        texts = [as_document(row, self.encoder.dim).text for row in missing]
+        vectors = await self._run(self.encoder.encode, texts)
+        for row, vector in zip(missing, vectors, strict=True):
+            row.embedding, row.embedding_model = vector_to_bytes(vector), self.encoder.name
+        async with db.session() as session:
+            await save_vectors(
+                session, model, [(row.id, row.embedding) for row in missing], self.encoder.name
+            )
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
