@@ -80,25 +80,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _not_available(name: str) -> int:
-    print(f"tipline {name}: not available yet in this version.", file=sys.stderr)
-    return 2
-
-
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    return await _not_available("run")
+    if args.mode:
+        settings = settings.model_copy(update={"mode": args.mode})
+    if settings.bot_token is None:
+        from bot.sandbox_mode import run_sandbox
+
+        print(
+            "tipline run: TIPLINE_BOT_TOKEN is not set, so nothing can reach Telegram.\n"
+            "Starting the local sandbox instead; get a token from @BotFather to run for real.",
+            file=sys.stderr,
+        )
+        return await run_sandbox(settings)
+    from bot.runtime import run
+
+    return await run(settings)
 
 
 async def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
-    return await _not_available("sandbox")
+    from bot.sandbox_mode import run_sandbox
+
+    return await run_sandbox(settings)
 
 
 async def _factchecks_import(args: argparse.Namespace, settings: Settings) -> int:
-    return await _not_available("factchecks import")
+    from bot.runtime import open_newsroom
+    from newsroom.factchecks import import_sources
+    from newsroom.fetch import Fetcher
+    from newsroom.suggestions import suggest_answers
+
+    async with (
+        open_newsroom(settings) as newsroom,
+        Fetcher(allow_private=settings.allow_private_urls) as fetcher,
+    ):
+        report = await import_sources(newsroom.db, args.sources, fetcher=fetcher)
+        await newsroom.indexes.refresh(newsroom.db)
+        suggested = await suggest_answers(newsroom, report.fact_check_ids)
+    print(report.summary())
+    if suggested:
+        print(f"{suggested} open claims now have a possible answer for the editors")
+    for where, reason in report.rejected:
+        print(f"rejected: {where}: {reason}", file=sys.stderr)
+    return 1 if report.all_rejected else 0
 
 
 async def _match_rank(args: argparse.Namespace, settings: Settings) -> int:
-    return await _not_available("match rank")
+    from newsroom.ranking import rank, read_jsonl
+
+    try:
+        targets, queries = read_jsonl(args.targets), read_jsonl(args.queries)
+    except (OSError, ValueError) as exc:
+        print(f"tipline match rank: {exc}", file=sys.stderr)
+        return 2
+    rows = await asyncio.to_thread(lambda: list(rank(targets, queries, top_k=args.top)))
+    for query_id, target_id, position, score, decision in rows:
+        print(f"{query_id}\t{target_id}\t{position}\t{score:.4f}\t{decision}")
+    return 0
 
 
 async def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -61,6 +62,10 @@ class Settings(BaseSettings):
     feeds: Annotated[tuple[str, ...], NoDecode] = ()
     feed_interval_minutes: int = Field(default=30, ge=1)
     allow_private_urls: bool = False
+    # Matching thresholds; unset means the calibrated defaults (docs/MATCHING.md).
+    match_reply_threshold: float | None = Field(default=None, ge=0, le=1)
+    match_ask_threshold: float | None = Field(default=None, ge=0, le=1)
+    claim_join_threshold: float | None = Field(default=None, ge=0, le=1)
 
     @field_validator("editor_telegram_ids", "feeds", mode="before")
     @classmethod
@@ -115,6 +120,16 @@ class Settings(BaseSettings):
             raise ValueError("MODE=webhook needs TIPLINE_WEBHOOK_SECRET")
         return self
 
+    @model_validator(mode="after")
+    def _ask_below_reply(self) -> Settings:
+        if (
+            self.match_reply_threshold is not None
+            and self.match_ask_threshold is not None
+            and self.match_ask_threshold > self.match_reply_threshold
+        ):
+            raise ValueError("MATCH_ASK_THRESHOLD must not exceed MATCH_REPLY_THRESHOLD")
+        return self
+
     @property
     def file_url(self) -> str:
         """Bot API file download base; derived from the API URL unless set."""
@@ -124,8 +139,8 @@ class Settings(BaseSettings):
         return base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base + "/file/bot"
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+    def rate_limit_window(self) -> timedelta:
+        return timedelta(seconds=self.rate_limit_window_seconds)
 
 
 def load_settings(env_file: Path | str | None = ".env", **overrides: object) -> Settings:

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Claim, ClaimStatus
+from storage.types import utcnow
 
 OPEN_STATUSES = (ClaimStatus.NEW, ClaimStatus.IN_REVIEW)
 
@@ -37,7 +38,8 @@ async def count_tip_in_claim(
     """Add one tip (and maybe one reporter) to a claim's counters.
 
     The counters are incremented in SQL, not read-modify-written in Python, so two workers
-    counting forwards of the same viral claim at once never lose one.
+    counting forwards of the same viral claim at once never lose one. ``updated_at`` is left
+    alone: it marks changes the matching indexes must follow, and a new forward is not one.
     """
     await session.exec(
         update(Claim)
@@ -46,7 +48,6 @@ async def count_tip_in_claim(
             tip_count=Claim.tip_count + 1,
             reporter_count=Claim.reporter_count + (1 if new_reporter else 0),
             last_seen_at=at,
-            updated_at=at,
         )
     )
     claim = await session.get_one(Claim, claim_id, populate_existing=True)
@@ -58,6 +59,8 @@ async def count_tip_in_claim(
 
 
 async def update_claim(session: AsyncSession, claim: Claim, **fields: Any) -> Claim:
+    """Change a claim; ``updated_at`` moves so every worker's claim index follows."""
+    fields.setdefault("updated_at", utcnow())
     for name, value in fields.items():
         setattr(claim, name, value)
     session.add(claim)

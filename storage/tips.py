@@ -57,6 +57,16 @@ async def tips_of_claims(
     return list((await session.exec(statement)).all())
 
 
+async def reporter_sent_to_claim(
+    session: AsyncSession, reporter_id: int, claim_id: int, *, excluding_tip_id: int
+) -> bool:
+    """Whether this reporter sent another tip of this claim before (counted once per claim)."""
+    statement = select(Tip.id).where(
+        Tip.reporter_id == reporter_id, Tip.claim_id == claim_id, Tip.id != excluding_tip_id
+    )
+    return (await session.exec(statement.limit(1))).first() is not None
+
+
 async def count_tips_since(session: AsyncSession, reporter_id: int, since: datetime) -> int:
     """How many tips this reporter sent since then: the basis of the per-sender rate limit."""
     statement = (

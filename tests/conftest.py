@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
+from matching import Encoder, load_encoder
 from storage.db import Database, upgrade_database
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -45,6 +46,12 @@ async def _drop_postgres_database(name: str) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Encoder:
+    """The real multilingual sentence encoder (bundled weights, loaded once per run)."""
+    return load_encoder()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -1,0 +1,117 @@
+"""The python-telegram-bot Application: built in one place, every handler registered here."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.settings import Settings
+from handlers import commands, groups, inline, replies, tips
+from handlers.common import HTML, NEWSROOM_KEY, translator_for
+from newsroom.context import Newsroom
+
+log = logging.getLogger(__name__)
+
+_PRIVATE = filters.ChatType.PRIVATE
+_TIP = _PRIVATE & (
+    (filters.TEXT & ~filters.COMMAND)
+    | filters.PHOTO
+    | filters.VIDEO
+    | filters.ANIMATION
+    | filters.Document.ALL
+)
+_UNSUPPORTED = _PRIVATE & (
+    filters.Sticker.ALL
+    | filters.VOICE
+    | filters.VIDEO_NOTE
+    | filters.AUDIO
+    | filters.LOCATION
+    | filters.CONTACT
+    | filters.POLL
+    | filters.Dice.ALL
+)
+
+
+def build_application(settings: Settings, newsroom: Newsroom) -> Application:
+    """The bot, talking to ``TIPLINE_TELEGRAM_API_URL``, with the newsroom in ``bot_data``."""
+    token = settings.bot_token.get_secret_value() if settings.bot_token else ""
+    application = (
+        Application.builder()
+        .token(token)
+        .base_url(settings.telegram_api_url)
+        .base_file_url(settings.file_url)
+        .post_init(_announce_commands)
+        .build()
+    )
+    application.bot_data[NEWSROOM_KEY] = newsroom
+    register_handlers(application)
+    return application
+
+
+def register_handlers(application: Application) -> None:
+    private_commands = {
+        "start": commands.start,
+        "help": commands.help_command,
+        "privacy": commands.privacy,
+        "language": commands.language,
+        "forget": commands.forget_command,
+    }
+    for name, callback in private_commands.items():
+        application.add_handler(CommandHandler(name, callback, filters=_PRIVATE))
+    application.add_handler(CallbackQueryHandler(commands.language_chosen, pattern=r"^lang:"))
+    application.add_handler(CallbackQueryHandler(commands.forget_answered, pattern=r"^forget:"))
+    application.add_handler(CallbackQueryHandler(tips.match_answered, pattern=r"^match:"))
+    application.add_handler(MessageHandler(_TIP, tips.tip))
+    application.add_handler(MessageHandler(_UNSUPPORTED, tips.unsupported))
+    application.add_handler(MessageHandler(_PRIVATE & filters.COMMAND, commands.help_command))
+    application.add_handler(CommandHandler("check", groups.check, filters=filters.ChatType.GROUPS))
+    application.add_handler(InlineQueryHandler(inline.search))
+    application.add_error_handler(_on_error)
+
+
+async def add_mention_handler(application: Application) -> None:
+    """Mentions need the bot's username, known only after getMe."""
+    mention = filters.ChatType.GROUPS & filters.Mention(application.bot.username)
+    application.add_handler(MessageHandler(mention & ~filters.COMMAND, groups.check))
+
+
+async def _announce_commands(application: Application) -> None:
+    await add_mention_handler(application)
+    await application.bot.set_my_commands(
+        [
+            BotCommand("start", "What this bot does"),
+            BotCommand("help", "How to send a tip"),
+            BotCommand("privacy", "What we store, and for how long"),
+            BotCommand("language", "Choose your language"),
+            BotCommand("forget", "Delete everything about you"),
+        ]
+    )
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Logs the failure (never the message text) and apologises to a private sender."""
+    log.error(
+        "update %s failed: %s",
+        update.update_id if isinstance(update, Update) else "-",
+        type(context.error).__name__,
+        exc_info=context.error,
+    )
+    if (
+        isinstance(update, Update)
+        and update.effective_chat
+        and update.effective_chat.type == "private"
+    ):
+        tr = await translator_for(update, context)
+        await context.bot.send_message(
+            update.effective_chat.id, replies.something_went_wrong(tr), **HTML
+        )

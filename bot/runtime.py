@@ -1,0 +1,120 @@
+"""`tipline run`: the bot, the index refresher and the HTTP server in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from telegram import Update
+
+from bot.app import build_application
+from bot.server import build_web_app
+from bot.settings import Settings
+from matching import CLAIM_THRESHOLDS, FACT_CHECK_THRESHOLDS, Thresholds, load_encoder
+from newsroom.context import Newsroom
+from newsroom.indexes import MatchingIndexes
+from newsroom.intake import IntakePolicy
+from storage.db import Database, upgrade_database
+
+log = logging.getLogger(__name__)
+
+INDEX_REFRESH_SECONDS = 5.0
+
+
+def _or(configured: float | None, default: float) -> float:
+    return default if configured is None else configured
+
+
+@contextlib.asynccontextmanager
+async def open_newsroom(
+    settings: Settings, *, name: str = "the newsroom"
+) -> AsyncIterator[Newsroom]:
+    """Migrate the database, load the matching indexes; dispose of both on the way out."""
+    await upgrade_database(settings.database_url)
+    db = Database(settings.database_url)
+    indexes = MatchingIndexes(
+        load_encoder(),
+        fact_check_thresholds=Thresholds(
+            reply=_or(settings.match_reply_threshold, FACT_CHECK_THRESHOLDS.reply),
+            ask=_or(settings.match_ask_threshold, FACT_CHECK_THRESHOLDS.ask),
+        ),
+        claim_thresholds=Thresholds(
+            reply=_or(settings.claim_join_threshold, CLAIM_THRESHOLDS.reply),
+            ask=CLAIM_THRESHOLDS.ask,
+        ),
+    )
+    try:
+        await indexes.refresh(db)
+        yield Newsroom(
+            db=db,
+            indexes=indexes,
+            policy=IntakePolicy(
+                rate_limit_tips=settings.rate_limit_tips,
+                rate_limit_window=settings.rate_limit_window,
+            ),
+            retention_days=settings.retention_days,
+            name=name,
+        )
+    finally:
+        indexes.close()
+        await db.dispose()
+
+
+async def _refresh_indexes(newsroom: Newsroom) -> None:
+    """Follow what other workers (and the dashboard, and imports) changed in the database."""
+    while True:
+        await asyncio.sleep(INDEX_REFRESH_SECONDS)
+        try:
+            await newsroom.indexes.refresh(newsroom.db)
+        except Exception:
+            log.exception("index refresh failed; retrying in %.0f s", INDEX_REFRESH_SECONDS)
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """Ctrl-C and SIGTERM set ``stop``: a graceful shutdown, not a traceback."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+
+
+async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> None:
+    """Run the bot (polling) and the HTTP server until ``stop`` is set, then shut down cleanly."""
+    application = build_application(settings, newsroom)
+    runner = web.AppRunner(build_web_app(newsroom), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    refresher = asyncio.create_task(_refresh_indexes(newsroom), name="index-refresh")
+    try:
+        async with application:
+            await application.start()
+            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            await site.start()
+            log.info(
+                "tip line running as @%s; HTTP on %s:%s",
+                application.bot.username,
+                settings.host,
+                settings.port,
+            )
+            await stop.wait()
+            log.info("stopping: finishing the updates in flight")
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+        await runner.cleanup()
+
+
+async def run(settings: Settings) -> int:
+    """`tipline run`."""
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with open_newsroom(settings) as newsroom:
+        await serve(settings, newsroom, stop)
+    return 0

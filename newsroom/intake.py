@@ -1,0 +1,316 @@
+"""Intake of one tip: record it once, file it under a claim, answer it if a fact-check can.
+
+Knows nothing of Telegram: handlers turn an update into an ``IncomingTip`` and render the
+``IntakeResult``. The steps are in the design's order: record (idempotent), cluster, match
+published fact-checks, decide the reply, subscribe the sender when the claim is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from matching import content_hash, detect_language, extract_links, normalize_text, simhash, tokenize
+from newsroom.indexes import Matches, MatchingIndexes, vector_to_bytes
+from storage import claims, subscriptions, tips
+from storage.db import Database
+from storage.models import Claim, ClaimStatus, FactCheck, MatchFeedback, Tip
+from storage.reporters import get_reporter, touch_reporter
+from storage.types import utcnow
+
+__all__ = [
+    "ForwardOrigin",
+    "IncomingTip",
+    "IntakePolicy",
+    "IntakeResult",
+    "TipNotFoundError",
+    "VerdictCard",
+    "receive_tip",
+    "record_match_answer",
+]
+
+log = logging.getLogger(__name__)
+
+ReplyKind = Literal["verdict", "ask", "queued", "rate_limited", "empty", "repeat"]
+
+# A tip's text is capped where it is stored; Telegram allows 4096 characters (1024 for captions).
+MAX_TIP_CHARS = 10_000
+# Below this, nothing can be matched: an editor reads it as one more anonymous forward.
+MIN_MATCHABLE_CHARS = 3
+
+
+@dataclass(frozen=True)
+class ForwardOrigin:
+    """Where a forwarded post came from, as far as Telegram tells (never a private user's id)."""
+
+    kind: Literal["user", "hidden_user", "chat", "channel"]
+    chat_id: int | None = None
+    title: str | None = None
+    username: str | None = None
+    message_id: int | None = None
+    date: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IncomingTip:
+    """One forward, as the handler read it from the update."""
+
+    telegram_user_id: int
+    chat_id: int
+    message_id: int
+    text: str
+    update_id: int | None = None
+    language_code: str | None = None
+    media_kind: str | None = None
+    media_file_id: str | None = None
+    media_file_unique_id: str | None = None
+    forward: ForwardOrigin | None = None
+    received_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    """The newsroom's knobs for intake."""
+
+    rate_limit_tips: int = 20
+    rate_limit_window: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class VerdictCard:
+    """What the public is told about a published fact-check: the debunk is the authority."""
+
+    fact_check_id: int
+    url: str
+    rating: str
+    rating_text: str | None
+    headline: str | None
+    claim_reviewed: str
+    publisher: str | None
+    published_at: datetime | None
+
+    @classmethod
+    def of(cls, fact_check: FactCheck) -> VerdictCard:
+        return cls(
+            fact_check_id=fact_check.id or 0,
+            url=fact_check.url,
+            rating=fact_check.rating,
+            rating_text=fact_check.rating_text,
+            headline=fact_check.headline,
+            claim_reviewed=fact_check.claim_reviewed,
+            publisher=fact_check.publisher,
+            published_at=fact_check.published_at,
+        )
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """What became of a tip, and what the sender should be told."""
+
+    kind: ReplyKind
+    tip_id: int | None = None
+    claim_id: int | None = None
+    fact_check: VerdictCard | None = None
+    score: float | None = None
+    other_senders: int = 0
+    language: str = "und"
+
+
+async def receive_tip(
+    db: Database, indexes: MatchingIndexes, tip: IncomingTip, policy: IntakePolicy
+) -> IntakeResult:
+    """Record a tip once, file it under a claim and decide the reply.
+
+    Idempotent: a redelivered update (same chat and message, or same update id) that was
+    already answered gives ``kind="repeat"`` and changes nothing.
+    """
+    text = tip.text[:MAX_TIP_CHARS]
+    normalized = normalize_text(text)
+    language = detect_language(normalized, fallback=tip.language_code)
+    fields = _tip_fields(tip, text, normalized, language)
+
+    async with db.session() as session:
+        reporter = await touch_reporter(session, tip.telegram_user_id)
+        since = tip.received_at - policy.rate_limit_window
+        recent = await tips.count_tips_since(session, reporter.id, since)
+        stored, created = await tips.record_tip(session, reporter_id=reporter.id, **fields)
+        if not created and stored.reply_kind is not None:
+            return IntakeResult(kind="repeat", tip_id=stored.id, claim_id=stored.claim_id)
+        if recent >= policy.rate_limit_tips:
+            await tips.update_tip(session, stored, reply_kind="rate_limited")
+            return IntakeResult(kind="rate_limited", tip_id=stored.id, language=language)
+        if len(normalized) < MIN_MATCHABLE_CHARS and not tip.media_file_unique_id:
+            await tips.update_tip(session, stored, reply_kind="empty")
+            return IntakeResult(kind="empty", tip_id=stored.id, language=language)
+        reporter_id, tip_id = reporter.id, stored.id
+
+    matches = (
+        await indexes.match(text, language) if len(normalized) >= MIN_MATCHABLE_CHARS else None
+    )
+    # One claim-filing at a time in this process: two simultaneous forwards of a new rumour
+    # make one claim, not two. Across workers: docs/ARCHITECTURE.md.
+    async with indexes.filing_lock, db.session() as session:
+        stored = await session.get_one(Tip, tip_id)
+        claim, joined = await _file_under_claim(session, stored, matches, language)
+        new_reporter = not await tips.reporter_sent_to_claim(
+            session, reporter_id, claim.id, excluding_tip_id=tip_id
+        )
+        claim = await claims.count_tip_in_claim(
+            session, claim.id, at=tip.received_at, new_reporter=new_reporter, language=language
+        )
+        result = await _decide_reply(session, stored, claim, matches, language)
+        if result.kind in ("queued", "ask"):
+            await subscriptions.subscribe(session, reporter_id, claim.id)
+        await tips.update_tip(
+            session,
+            stored,
+            claim_id=claim.id,
+            reply_kind=result.kind,
+            match_score=result.score,
+            fact_check_id=result.fact_check.fact_check_id if result.fact_check else None,
+        )
+    if not joined:
+        await indexes.add_claim(claim)
+    log.info("tip %s filed under claim %s: %s", tip_id, claim.id, result.kind)
+    return result
+
+
+def _tip_fields(tip: IncomingTip, text: str, normalized: str, language: str) -> dict[str, object]:
+    forward = tip.forward
+    return {
+        "chat_id": tip.chat_id,
+        "message_id": tip.message_id,
+        "update_id": tip.update_id,
+        "received_at": tip.received_at,
+        "text": text,
+        "normalized_text": normalized,
+        "language": language,
+        "content_hash": content_hash(normalized) if normalized else None,
+        "simhash": simhash(tokenize(normalized)) if normalized else None,
+        "links": extract_links(text),
+        "media_kind": tip.media_kind,
+        "media_file_id": tip.media_file_id,
+        "media_file_unique_id": tip.media_file_unique_id,
+        "forward_origin_type": forward.kind if forward else None,
+        # A private person's identity is never stored, only that the post came from one.
+        "forward_chat_id": forward.chat_id
+        if forward and forward.kind in ("chat", "channel")
+        else None,
+        "forward_title": forward.title if forward and forward.kind in ("chat", "channel") else None,
+        "forward_username": forward.username if forward and forward.kind == "channel" else None,
+        "forward_message_id": forward.message_id if forward and forward.kind == "channel" else None,
+        "forward_date": forward.date if forward else None,
+    }
+
+
+async def _file_under_claim(
+    session: AsyncSession,
+    tip: Tip,
+    matches: Matches | None,
+    language: str,
+) -> tuple[Claim, bool]:
+    """The claim this tip belongs to, and whether it already existed.
+
+    Identical text and the very same media file are certain; otherwise the nearest open claim
+    joins only above the clustering threshold. A new claim is answered at birth when a
+    published fact-check matches with certainty.
+    """
+    claim_id = (
+        await tips.claim_with_same_text(session, tip.content_hash) if tip.content_hash else None
+    )
+    if claim_id is None and tip.media_file_unique_id:
+        claim_id = await tips.claim_with_same_media(session, tip.media_file_unique_id)
+    if claim_id is None and matches and matches.claims and matches.claims[0].decision == "reply":
+        claim_id = int(matches.claims[0].id)
+    claim = await claims.get_claim(session, claim_id) if claim_id is not None else None
+    if claim is not None and claim.status != ClaimStatus.MERGED:
+        return claim, True
+
+    fields: dict[str, object] = {}
+    best = matches.fact_checks[0] if matches and matches.fact_checks else None
+    if best is not None and best.decision == "reply":
+        fields = {
+            "status": ClaimStatus.ANSWERED,
+            "fact_check_id": int(best.id),
+            "answered_at": tip.received_at,
+        }
+    claim = await claims.create_claim(
+        session,
+        canonical_text=tip.text or f"[{tip.media_kind or 'media'}]",
+        language=language if language != "und" else None,
+        content_hash=tip.content_hash,
+        simhash=tip.simhash,
+        embedding=vector_to_bytes(matches.vector) if matches else None,
+        embedding_model=matches.encoder_name if matches else None,
+        first_seen_at=tip.received_at,
+        last_seen_at=tip.received_at,
+        **fields,
+    )
+    return claim, False
+
+
+async def _decide_reply(
+    session: AsyncSession, tip: Tip, claim: Claim, matches: Matches | None, language: str
+) -> IntakeResult:
+    others = max(claim.reporter_count - 1, 0)
+    base = {"tip_id": tip.id, "claim_id": claim.id, "other_senders": others, "language": language}
+    if claim.status == ClaimStatus.ANSWERED and claim.fact_check_id is not None:
+        fact_check = await session.get(FactCheck, claim.fact_check_id)
+        if fact_check is not None:
+            return IntakeResult(kind="verdict", fact_check=VerdictCard.of(fact_check), **base)
+    best = matches.fact_checks[0] if matches and matches.fact_checks else None
+    if best is None or best.decision == "none":
+        return IntakeResult(kind="queued", **base)
+    fact_check = await session.get(FactCheck, int(best.id))
+    if fact_check is None:  # deleted since the index saw it
+        return IntakeResult(kind="queued", **base)
+    if claim.suggested_fact_check_id is None:
+        await claims.update_claim(
+            session, claim, suggested_fact_check_id=fact_check.id, suggested_score=best.score
+        )
+    kind: ReplyKind = "verdict" if best.decision == "reply" else "ask"
+    return IntakeResult(kind=kind, fact_check=VerdictCard.of(fact_check), score=best.score, **base)
+
+
+class TipNotFoundError(Exception):
+    """The tip does not exist, or does not belong to the person answering about it."""
+
+
+async def record_match_answer(
+    db: Database, *, tip_id: int, telegram_user_id: int, confirmed: bool
+) -> IntakeResult:
+    """The sender's answer to "Is this the post you saw?": yes gives the verdict, no queues it."""
+    async with db.session() as session:
+        tip = await tips.get_tip(session, tip_id)
+        reporter = await get_reporter(session, telegram_user_id)
+        if tip is None or reporter is None or tip.reporter_id != reporter.id:
+            raise TipNotFoundError(tip_id)
+        claim = await claims.get_claim(session, tip.claim_id) if tip.claim_id else None
+        fact_check = await session.get(FactCheck, tip.fact_check_id) if tip.fact_check_id else None
+        if claim is None or fact_check is None:
+            raise TipNotFoundError(tip_id)
+        if tip.reply_kind == "ask":
+            session.add(
+                MatchFeedback(
+                    tip_id=tip.id,
+                    fact_check_id=fact_check.id,
+                    score=tip.match_score,
+                    confirmed=confirmed,
+                )
+            )
+            await tips.update_tip(session, tip, reply_kind="confirmed" if confirmed else "denied")
+        if not confirmed:
+            await subscriptions.subscribe(session, reporter.id, claim.id)
+        return IntakeResult(
+            kind="verdict" if confirmed else "queued",
+            tip_id=tip.id,
+            claim_id=claim.id,
+            fact_check=VerdictCard.of(fact_check) if confirmed else None,
+            score=tip.match_score,
+            other_senders=max(claim.reporter_count - 1, 0),
+            language=tip.language or "und",
+        )

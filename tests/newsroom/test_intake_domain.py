@@ -1,0 +1,99 @@
+"""Intake and the matching indexes as plain domain functions, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from matching import Encoder
+from newsroom.context import Newsroom
+from newsroom.factchecks import FactCheckRecord, import_records
+from newsroom.indexes import MatchingIndexes
+from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
+from newsroom.suggestions import suggest_answers
+from storage.db import Database
+from storage.models import Claim
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+BANKS = "All Sparkasse branches close on Monday for two weeks, withdraw your money now!"
+BANKS_DE = "Ab Montag schließen alle Sparkassen für zwei Wochen, hebt jetzt euer Geld ab!"
+
+
+def _tip(user_id: int, text: str, message_id: int = 1, **extra: object) -> IncomingTip:
+    return IncomingTip(
+        telegram_user_id=user_id, chat_id=user_id, message_id=message_id, text=text, **extra
+    )
+
+
+async def test_a_second_worker_sees_claims_the_first_created(
+    database: Database, encoder: Encoder
+) -> None:
+    first, second = MatchingIndexes(encoder), MatchingIndexes(encoder)
+    await first.refresh(database)
+    await second.refresh(database)
+    created = await receive_tip(database, first, _tip(1, BANKS), IntakePolicy())
+    await second.refresh(database)
+    joined = await receive_tip(database, second, _tip(2, BANKS_DE), IntakePolicy())
+    assert joined.claim_id == created.claim_id
+    assert joined.other_senders == 1
+    async with database.session() as session:
+        claim = (await session.exec(select(Claim))).one()
+    assert claim.embedding is not None
+    assert claim.embedding_model == encoder.name
+    first.close()
+    second.close()
+
+
+async def test_a_restarted_worker_loads_stored_vectors_without_re_encoding(
+    database: Database, encoder: Encoder
+) -> None:
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    await receive_tip(database, indexes, _tip(1, BANKS), IntakePolicy())
+    indexes.close()
+
+    class CountingEncoder:
+        name, dim = encoder.name, encoder.dim
+        encoded: list[str] = []  # noqa: RUF012
+
+        def encode(self, texts: list[str]) -> object:
+            self.encoded.extend(texts)
+            return encoder.encode(texts)
+
+    counting = CountingEncoder()
+    restarted = MatchingIndexes(counting)  # type: ignore[arg-type]
+    await restarted.refresh(database)
+    assert len(restarted.claims) == 1
+    assert counting.encoded == []
+    restarted.close()
+
+
+async def test_an_imported_fact_check_is_offered_for_a_matching_open_claim(
+    database: Database, encoder: Encoder
+) -> None:
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    newsroom = Newsroom(db=database, indexes=indexes)
+    queued = await receive_tip(database, indexes, _tip(1, BANKS_DE), IntakePolicy())
+    assert queued.kind == "queued"
+    report = await import_records(
+        database,
+        [
+            FactCheckRecord(
+                url="https://example.org/check/sparkasse",
+                claim_reviewed=BANKS_DE,
+                rating="false",
+                rating_text="Falsch",
+                language="de",
+            )
+        ],
+        source="test",
+    )
+    await indexes.refresh(database)
+    assert await suggest_answers(newsroom, report.fact_check_ids) == 1
+    async with database.session() as session:
+        claim = await session.get_one(Claim, queued.claim_id)
+    assert claim.suggested_fact_check_id == report.fact_check_ids[0]
+    assert claim.status == "new"  # an editor confirms; nothing is answered behind their back
+    indexes.close()
