@@ -32,6 +32,8 @@ __all__ = [
     "EditorRole",
     "FactCheck",
     "Feed",
+    "InboundUpdate",
+    "InboundUpdateStatus",
     "MatchFeedback",
     "OutboxMessage",
     "OutboxStatus",
@@ -69,6 +71,11 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class InboundUpdateStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
 
 
 class EditorRole(StrEnum):
@@ -291,3 +298,26 @@ class Feed(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     etag: str | None = Field(default=None, max_length=255)
     last_modified: str | None = Field(default=None, max_length=64)
+
+
+class InboundUpdate(SQLModel, table=True):
+    """A Telegram update, written before it is acknowledged and processed from here.
+
+    Telegram redelivers what was not acknowledged, and we acknowledge only after this row is
+    committed, so a crash loses nothing. The payload (message text, user ids) is cleared as
+    soon as the update is processed; the row itself stays briefly to drop redeliveries.
+    """
+
+    __tablename__ = "inbound_update"
+
+    update_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False)
+    )
+    payload: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    status: str = Field(
+        default=InboundUpdateStatus.PENDING, max_length=16, nullable=False, index=True
+    )
+    received_at: datetime = _timestamp()
+    leased_until: datetime | None = _timestamp(nullable=True)
+    attempts: int = Field(default=0, nullable=False)
+    processed_at: datetime | None = _timestamp(nullable=True, index=True)
