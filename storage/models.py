@@ -76,6 +76,7 @@ class OutboxStatus(StrEnum):
 class InboundUpdateStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"
+    FAILED = "failed"
 
 
 class EditorRole(StrEnum):

@@ -1,0 +1,191 @@
+"""From Telegram to the handlers without losing an update: record first, then process.
+
+Both ways updates arrive (the webhook and polling) end in :meth:`UpdatePipeline.record`,
+which commits them to the ``inbound_update`` table; only then is Telegram told it may forget
+them (a 200 to the webhook, the next ``offset`` in polling). A processing loop leases
+recorded updates, runs them through the PTB ``Application`` (updates of different chats
+concurrently, up to a bound; of one chat in order) and marks them processed. A worker that
+dies mid-update leaves a lease that runs out, and the update is processed again: intake is
+idempotent on chat and message id, so it still counts once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import Update
+from telegram.error import NetworkError, RetryAfter
+from telegram.ext import Application
+
+from storage.db import Database
+from storage.inbox import (
+    LeasedUpdate,
+    lease_pending_updates,
+    mark_update_processed,
+    record_updates,
+    retry_update_later,
+)
+from storage.types import utcnow
+
+__all__ = ["UpdatePipeline", "is_transient", "report_transient_failure", "sleep_unless"]
+
+log = logging.getLogger(__name__)
+
+# An update that failed this often (each time a worker took it and died, or the database
+# failed under it) is given up on, so that one poisonous update cannot stall a chat forever.
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class _Outcome:
+    transient_failure: bool = False
+
+
+_outcome: ContextVar[_Outcome | None] = ContextVar("update_outcome", default=None)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Errors that say "try again later" (database or network away), not "this update is bad"."""
+    return isinstance(error, SQLAlchemyError | OSError | TimeoutError | NetworkError | RetryAfter)
+
+
+def report_transient_failure() -> None:
+    """Called by the error handler: the update being processed is to be retried, not dropped."""
+    outcome = _outcome.get()
+    if outcome is not None:
+        outcome.transient_failure = True
+
+
+def _chat_of(payload: dict[str, Any]) -> int | None:
+    for key in ("message", "edited_message", "channel_post", "callback_query", "my_chat_member"):
+        part = payload.get(key)
+        if isinstance(part, dict):
+            chat = part.get("chat") or (part.get("message") or {}).get("chat") or part.get("from")
+            if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+                return chat["id"]
+    sender = (payload.get("inline_query") or {}).get("from")
+    return sender.get("id") if isinstance(sender, dict) else None
+
+
+class UpdatePipeline:
+    """Records updates durably and processes them: per chat in order, across chats at once."""
+
+    def __init__(
+        self,
+        application: Application,
+        db: Database,
+        *,
+        concurrency: int = 16,
+        lease: timedelta = timedelta(seconds=30),
+        retry_delay: timedelta = timedelta(seconds=2),
+    ) -> None:
+        self.application = application
+        self.db = db
+        self.concurrency = concurrency
+        self.lease = lease
+        self.retry_delay = retry_delay
+        self._wake = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._chat_locks: dict[int | None, asyncio.Lock] = {}
+
+    async def record(self, payloads: Sequence[dict[str, Any]]) -> int:
+        """Commit updates to the inbox returns how many are new."""
+        async with self.db.session() as session:
+            new = await record_updates(session, payloads)
+        self._wake.set()
+        return new
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process recorded updates until ``stop``; then let the ones in flight finish."""
+        failures = 0
+        while not stop.is_set():
+            free = self.concurrency - len(self._in_flight)
+            leased: list[LeasedUpdate] = []
+            if free > 0:
+                try:
+                    async with self.db.session() as session:
+                        leased = await lease_pending_updates(session, limit=free, lease=self.lease)
+                    failures = 0
+                except (SQLAlchemyError, OSError) as error:
+                    failures += 1
+                    log.warning("update inbox unreachable (%s); retrying", type(error).__name__)
+                    await sleep_unless(stop, min(2.0**failures / 4, 10.0))
+                    continue
+            for update in leased:
+                task = asyncio.create_task(self._process(update))
+                self._in_flight.add(task)
+                task.add_done_callback(self._done)
+            if not leased or free <= 0:
+                await self._wait_for_work(stop)
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()
+
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        # Also look again now and then: another worker's lease may have run out.
+        await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+
+    def _lock_for(self, chat_id: int | None) -> asyncio.Lock:
+        lock = self._chat_locks.get(chat_id)
+        if lock is None:
+            lock = self._chat_locks[chat_id] = asyncio.Lock()
+        return lock
+
+    async def _process(self, leased: LeasedUpdate) -> None:
+        chat_id = _chat_of(leased.payload)
+        lock = self._lock_for(chat_id)
+        async with lock:
+            outcome = _Outcome()
+            if leased.attempts > MAX_ATTEMPTS:
+                log.error("update %s given up after %d attempts", leased.update_id, MAX_ATTEMPTS)
+            else:
+                await self._handle(leased, outcome)
+            await self._settle(leased, outcome)
+        if not lock.locked() and self._chat_locks.get(chat_id) is lock:
+            del self._chat_locks[chat_id]
+
+    async def _handle(self, leased: LeasedUpdate, outcome: _Outcome) -> None:
+        token = _outcome.set(outcome)
+        try:
+            update = Update.de_json(leased.payload, self.application.bot)
+            await self.application.process_update(update)
+        except Exception as error:
+            # Handler errors go to the error handler; this is an update PTB cannot read.
+            log.error("update %s unreadable: %s", leased.update_id, type(error).__name__)
+        finally:
+            _outcome.reset(token)
+
+    async def _settle(self, leased: LeasedUpdate, outcome: _Outcome) -> None:
+        """Mark the update processed, or due again after a transient failure."""
+        try:
+            async with self.db.session() as session:
+                if outcome.transient_failure:
+                    due = utcnow() + self.retry_delay
+                    await retry_update_later(session, leased.update_id, at=due)
+                else:
+                    gave_up = leased.attempts > MAX_ATTEMPTS
+                    await mark_update_processed(session, leased.update_id, gave_up=gave_up)
+        except (SQLAlchemyError, OSError):
+            # The database is away: the lease runs out and the update is processed again.
+            log.warning("update %s: not marked processed; it will be retried", leased.update_id)
+
+
+async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake up at once when ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

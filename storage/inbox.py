@@ -1,0 +1,131 @@
+"""The update inbox: Telegram updates recorded before they are acknowledged.
+
+Every worker may take pending updates; a lease (``leased_until``) keeps two workers from
+processing the same one, and an update whose worker died is taken again once its lease ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import InboundUpdate, InboundUpdateStatus
+from storage.types import utcnow
+
+__all__ = [
+    "LeasedUpdate",
+    "forget_processed_updates",
+    "lease_pending_updates",
+    "mark_update_processed",
+    "record_updates",
+    "retry_update_later",
+]
+
+
+@dataclass(frozen=True)
+class LeasedUpdate:
+    """A recorded update taken for processing; ``attempts`` counts this one."""
+
+    update_id: int
+    payload: dict[str, Any]
+    attempts: int
+
+
+async def record_updates(session: AsyncSession, payloads: Sequence[dict[str, Any]]) -> int:
+    """Store updates by ``update_id``, skipping any already stored; returns how many are new."""
+    if not payloads:
+        return 0
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    rows = [
+        {
+            "update_id": payload["update_id"],
+            "payload": payload,
+            "status": InboundUpdateStatus.PENDING,
+            "received_at": now,
+            "attempts": 0,
+        }
+        for payload in payloads
+    ]
+    statement = (
+        insert(InboundUpdate.__table__)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["update_id"])
+        .returning(InboundUpdate.__table__.c.update_id)
+    )
+    return len((await session.exec(statement)).all())
+
+
+async def lease_pending_updates(
+    session: AsyncSession, *, limit: int, lease: timedelta, now: datetime | None = None
+) -> list[LeasedUpdate]:
+    """Take up to ``limit`` pending updates, oldest first, for ``lease``.
+
+    On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets several workers lease at once without
+    waiting on or taking each other's rows. SQLite has one writer at a time, so the plain
+    update is already exclusive there.
+    """
+    now = now or utcnow()
+    due = and_(
+        col(InboundUpdate.status) == InboundUpdateStatus.PENDING,
+        or_(col(InboundUpdate.leased_until).is_(None), col(InboundUpdate.leased_until) < now),
+    )
+    chosen = select(InboundUpdate.update_id).where(due).order_by(InboundUpdate.update_id)
+    chosen = chosen.limit(limit)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    statement = (
+        update(InboundUpdate)
+        .where(col(InboundUpdate.update_id).in_(chosen.scalar_subquery()))
+        .values(leased_until=now + lease, attempts=InboundUpdate.attempts + 1)
+        .returning(InboundUpdate.update_id, InboundUpdate.payload, InboundUpdate.attempts)
+    )
+    rows = (await session.exec(statement)).all()
+    leased = [
+        LeasedUpdate(update_id, payload or {}, attempts) for update_id, payload, attempts in rows
+    ]
+    return sorted(leased, key=lambda row: row.update_id)
+
+
+async def mark_update_processed(
+    session: AsyncSession, update_id: int, *, gave_up: bool = False
+) -> None:
+    """Done (or given up on): the payload (message text, user ids) is dropped at once."""
+    await session.exec(
+        update(InboundUpdate)
+        .where(col(InboundUpdate.update_id) == update_id)
+        .values(
+            status=InboundUpdateStatus.FAILED if gave_up else InboundUpdateStatus.DONE,
+            payload=None,
+            leased_until=None,
+            processed_at=utcnow(),
+        )
+    )
+
+
+async def retry_update_later(session: AsyncSession, update_id: int, *, at: datetime) -> None:
+    """A transient failure (the database went away mid-update): lease it again from ``at``."""
+    await session.exec(
+        update(InboundUpdate)
+        .where(col(InboundUpdate.update_id) == update_id)
+        .values(leased_until=at)
+    )
+
+
+async def forget_processed_updates(session: AsyncSession, *, older_than: datetime) -> int:
+    """Delete processed rows kept only to recognise redeliveries; returns how many."""
+    result = await session.exec(
+        delete(InboundUpdate).where(
+            col(InboundUpdate.status) != InboundUpdateStatus.PENDING,
+            col(InboundUpdate.processed_at) < older_than,
+        )
+    )
+    return result.rowcount or 0
