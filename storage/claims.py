@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Claim, ClaimStatus
+from storage.models import Claim, ClaimStatus, Editor, Tip
 from storage.types import utcnow
 
 OPEN_STATUSES = (ClaimStatus.NEW, ClaimStatus.IN_REVIEW)
@@ -104,3 +104,115 @@ async def iter_open_claims(session: AsyncSession, *, batch: int = 1000) -> Async
         for claim in rows:
             yield claim
         last_id = rows[-1].id or last_id
+
+
+async def lock_claim(session: AsyncSession, claim_id: int) -> Claim | None:
+    """The claim, locked for this transaction on PostgreSQL, so two editors' actions serialise."""
+    return await session.get(Claim, claim_id, with_for_update=True, populate_existing=True)
+
+
+def _like_pattern(search: str) -> str:
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def find_claims(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[str],
+    language: str | None = None,
+    assignee_id: int | None = None,
+    search: str | None = None,
+    has_media: bool | None = None,
+    since: datetime | None = None,
+    limit: int = 2000,
+) -> list[tuple[Claim, str | None, bool]]:
+    """Claims matching the desk's filters, most recently seen first, with the assignee's
+    username and whether any of their tips carries media."""
+    with_media = (
+        select(Tip.id)
+        .where(col(Tip.claim_id) == Claim.id, col(Tip.media_kind).is_not(None))
+        .exists()
+    )
+    statement = (
+        select(Claim, Editor.username, with_media)
+        .outerjoin(Editor, col(Editor.id) == Claim.assignee_id)
+        .where(col(Claim.status).in_(statuses))
+    )
+    if language:
+        statement = statement.where(Claim.language == language)
+    if assignee_id is not None:
+        statement = statement.where(Claim.assignee_id == assignee_id)
+    if search:
+        statement = statement.where(
+            col(Claim.canonical_text).ilike(_like_pattern(search), escape="\\")
+        )
+    if has_media is not None:
+        statement = statement.where(with_media if has_media else ~with_media)
+    if since is not None:
+        statement = statement.where(Claim.last_seen_at >= since)
+    statement = statement.order_by(col(Claim.last_seen_at).desc(), col(Claim.id).desc())
+    rows = (await session.exec(statement.limit(limit))).all()
+    return [(claim, username, bool(media)) for claim, username, media in rows]
+
+
+async def tips_per_claim_since(
+    session: AsyncSession, claim_ids: Sequence[int], since: datetime, until: datetime | None = None
+) -> dict[int, int]:
+    """How many tips each claim received in a time window: its growth."""
+    if not claim_ids:
+        return {}
+    statement = select(Tip.claim_id, func.count()).where(
+        col(Tip.claim_id).in_(claim_ids), Tip.received_at >= since
+    )
+    if until is not None:
+        statement = statement.where(Tip.received_at < until)
+    rows = (await session.exec(statement.group_by(Tip.claim_id))).all()
+    return {int(claim_id): int(count) for claim_id, count in rows}
+
+
+async def claims_merged_into(session: AsyncSession, claim_id: int) -> list[int]:
+    """Every claim merged into this one, directly or through another merged claim."""
+    found: list[int] = []
+    frontier = [claim_id]
+    while frontier:
+        statement = select(Claim.id).where(col(Claim.merged_into_id).in_(frontier))
+        frontier = [i for i in (await session.exec(statement)).all() if i not in found]
+        found.extend(frontier)
+    return found
+
+
+async def shared_reporters(session: AsyncSession, claim_id: int, other_claim_id: int) -> int:
+    """How many reporters sent tips to both claims (counted once when the claims merge)."""
+    first = select(Tip.reporter_id).where(
+        Tip.claim_id == claim_id, col(Tip.reporter_id).is_not(None)
+    )
+    statement = select(func.count(func.distinct(Tip.reporter_id))).where(
+        Tip.claim_id == other_claim_id, col(Tip.reporter_id).in_(first)
+    )
+    return int((await session.exec(statement)).one())
+
+
+async def move_tips(session: AsyncSession, from_claim_id: int, to_claim_id: int) -> int:
+    """File every tip of one claim under another; returns how many moved."""
+    result = await session.exec(
+        update(Tip).where(col(Tip.claim_id) == from_claim_id).values(claim_id=to_claim_id)
+    )
+    return result.rowcount or 0
+
+
+async def repoint_merged_claims(
+    session: AsyncSession, from_claim_id: int, to_claim_id: int
+) -> None:
+    """Claims merged into ``from`` now point at ``to``, so merges stay one level deep."""
+    await session.exec(
+        update(Claim)
+        .where(col(Claim.merged_into_id) == from_claim_id)
+        .values(merged_into_id=to_claim_id)
+    )
+
+
+async def claim_has_media(session: AsyncSession, claim_id: int) -> bool:
+    """Whether any tip of the claim carries a picture, video or file."""
+    statement = select(Tip.id).where(Tip.claim_id == claim_id, col(Tip.media_kind).is_not(None))
+    return (await session.exec(statement.limit(1))).first() is not None
