@@ -14,6 +14,7 @@ from storage.backup import BackupError, backup_sqlite, sqlite_path
 from storage.db import Database, upgrade_database
 from storage.models import Tip
 
+
 async def _tip_count(url: str) -> int:
     database = Database(url)
     try:
