@@ -282,3 +282,14 @@ def something_went_wrong(tr: Translator) -> str:
     return escape(
         tr.gettext("Sorry, something went wrong on our side. Please try again in a few minutes.")
     )
+
+
+def verdict_notification(tr: Translator, card: VerdictCard) -> str:
+    """The newsroom's answer to a post the sender forwarded earlier (sent via the outbox)."""
+    intro = tr.gettext("Our editors have checked a post you sent us. Here is the verdict:")
+    return escape(intro) + "\n\n" + verdict_card(tr, card)
+
+
+def editors_only(tr: Translator) -> str:
+    """What anyone but an editor gets for a newsroom command or button."""
+    return escape(tr.gettext("Sorry, this command is only for the newsroom's editors."))

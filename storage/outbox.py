@@ -102,3 +102,67 @@ async def mark_failed(session: AsyncSession, message_id: int, *, error: str) -> 
             last_error=error[:1000],
         )
     )
+
+
+async def claim_due_messages(
+    session: AsyncSession, *, lease_until: datetime, now: datetime | None = None, limit: int = 50
+) -> list[OutboxMessage]:
+    """Take due messages for this worker by moving them to ``lease_until``, in one statement.
+
+    Another worker's claim sees them as not yet due; on PostgreSQL rows being claimed by
+    another worker right now are skipped (SKIP LOCKED) rather than waited for. If this
+    worker dies while sending, the lease runs out and the messages are due again.
+    """
+    now = now or utcnow()
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now)
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claimed = await session.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_(due.scalar_subquery()),
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+            col(OutboxMessage.next_attempt_at) <= now,
+        )
+        .values(next_attempt_at=lease_until)
+        .returning(OutboxMessage.id)
+    )
+    ids = list(claimed.scalars().all())
+    if not ids:
+        return []
+    statement = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(ids))
+        .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.exec(statement)).all())
+
+
+async def defer_message(
+    session: AsyncSession, message_id: int, *, next_attempt_at: datetime, error: str
+) -> None:
+    """Try again later without counting an attempt: Telegram asked us to slow down."""
+    await session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id)
+        .values(next_attempt_at=next_attempt_at, last_error=error[:1000])
+    )
+
+
+async def cancel_pending_for_chat(session: AsyncSession, chat_id: int, *, reason: str) -> int:
+    """Cancel every message still waiting for this chat (its owner blocked the bot)."""
+    result = await session.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.chat_id) == chat_id,
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.CANCELLED, last_error=reason[:1000])
+    )
+    return result.rowcount or 0
