@@ -38,7 +38,11 @@ class Settings(BaseSettings):
     """Every knob of the tip line; see the README's configuration table."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TIPLINE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="TIPLINE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
     )
 
     bot_token: SecretStr | None = None
