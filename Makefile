@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run sandbox test lint format clean
+.PHONY: install run sandbox test lint format deploy-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# deploy/compose.yaml must stay valid: checked by Debian's docker-compose, no engine needed.
+deploy-check:
+	TIPLINE_ENV_FILE=.env.example docker-compose --env-file deploy/.env.example \
+		-f deploy/compose.yaml config --quiet
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
