@@ -105,20 +105,18 @@ async def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _factchecks_import(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import open_newsroom
-    from newsroom.factchecks import import_sources
     from newsroom.fetch import Fetcher
-    from newsroom.suggestions import suggest_answers
+    from newsroom.suggestions import import_and_offer
 
     async with (
         open_newsroom(settings) as newsroom,
         Fetcher(allow_private=settings.allow_private_urls) as fetcher,
     ):
-        report = await import_sources(newsroom.db, args.sources, fetcher=fetcher)
-        await newsroom.indexes.refresh(newsroom.db)
-        suggested = await suggest_answers(newsroom, report.fact_check_ids)
+        outcome = await import_and_offer(newsroom, args.sources, fetcher=fetcher)
+    report = outcome.report
     print(report.summary())
-    if suggested:
-        print(f"{suggested} open claims now have a possible answer for the editors")
+    if outcome.suggested:
+        print(f"{outcome.suggested} open claims now have a possible answer for the editors")
     for where, reason in report.rejected:
         print(f"rejected: {where}: {reason}", file=sys.stderr)
     return 1 if report.all_rejected else 0

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from telegram import Update
@@ -16,13 +16,17 @@ from bot.server import build_web_app
 from bot.settings import Settings
 from matching import CLAIM_THRESHOLDS, FACT_CHECK_THRESHOLDS, Thresholds, load_encoder
 from newsroom.context import Newsroom
+from newsroom.fetch import Fetcher
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IntakePolicy
+from newsroom.retention import remove_expired_sender_links
+from newsroom.suggestions import sync_feeds_and_offer
 from storage.db import Database, upgrade_database
 
 log = logging.getLogger(__name__)
 
 INDEX_REFRESH_SECONDS = 5.0
+RETENTION_EVERY_SECONDS = 24 * 60 * 60.0
 
 
 def _or(configured: float | None, default: float) -> float:
@@ -74,6 +78,59 @@ async def _refresh_indexes(newsroom: Newsroom) -> None:
             log.exception("index refresh failed; retrying in %.0f s", INDEX_REFRESH_SECONDS)
 
 
+# --- Scheduled jobs: fact-check feeds and retention -------------------------------------------
+
+
+async def repeat(every: float, job: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``job`` now and then every ``every`` seconds until cancelled; a failure is logged
+    and retried at the next turn, never fatal to the process."""
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("%s failed; next attempt in %.0f s", what, every)
+        await asyncio.sleep(every)
+
+
+async def sync_feeds_forever(
+    settings: Settings, newsroom: Newsroom, *, every: float | None = None
+) -> None:
+    """Import new articles of ``TIPLINE_FEEDS`` at start and every FEED_INTERVAL_MINUTES,
+    offering each new fact-check to the open claims it answers."""
+    async with Fetcher(allow_private=settings.allow_private_urls) as fetcher:
+
+        async def once() -> None:
+            outcome = await sync_feeds_and_offer(newsroom, settings.feeds, fetcher=fetcher)
+            log.info(
+                "feed sync: %s; %d claims got a possible answer",
+                outcome.report.summary(),
+                outcome.suggested,
+            )
+            for where, reason in outcome.report.rejected:
+                log.warning("feed sync rejected %s: %s", where, reason)
+
+        await repeat(every or settings.feed_interval_minutes * 60.0, once, "feed sync")
+
+
+async def apply_retention_forever(
+    settings: Settings, newsroom: Newsroom, *, every: float = RETENTION_EVERY_SECONDS
+) -> None:
+    """Unlink senders from old tips of closed claims, at start and then daily."""
+
+    async def once() -> None:
+        await remove_expired_sender_links(newsroom.db, retention_days=settings.retention_days)
+
+    await repeat(every, once, "retention")
+
+
+def start_scheduled_jobs(settings: Settings, newsroom: Newsroom) -> list[asyncio.Task[None]]:
+    """The background jobs of `tipline run` (feed sync only when feeds are configured)."""
+    jobs = [asyncio.create_task(apply_retention_forever(settings, newsroom), name="retention")]
+    if settings.feeds:
+        jobs.append(asyncio.create_task(sync_feeds_forever(settings, newsroom), name="feed-sync"))
+    return jobs
+
+
 def stop_on_signals(stop: asyncio.Event) -> None:
     """Ctrl-C and SIGTERM set ``stop``: a graceful shutdown, not a traceback."""
     loop = asyncio.get_running_loop()
@@ -89,6 +146,7 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     refresher = asyncio.create_task(_refresh_indexes(newsroom), name="index-refresh")
+    scheduled = start_scheduled_jobs(settings, newsroom)
     try:
         async with application:
             await application.start()
@@ -105,9 +163,10 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
             await application.updater.stop()
             await application.stop()
     finally:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+        for task in (refresher, *scheduled):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runner.cleanup()
 
 

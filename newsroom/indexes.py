@@ -133,9 +133,12 @@ class MatchingIndexes:
     async def search_claims_for(self, fact_check: FactCheck, *, top_k: int = 20) -> list[Candidate]:
         """Open claims a fact-check answers with certainty (its auto-reply threshold)."""
 
+        # Its stored vector, when it has one of this encoder: no re-encoding per fact-check.
+        vector = fact_check_document(fact_check, self.encoder.dim).vector
+
         def search() -> list[Candidate]:
             candidates = self.claims.search(
-                fact_check.claim_reviewed, lang=fact_check.language, top_k=top_k
+                fact_check.claim_reviewed, lang=fact_check.language, vector=vector, top_k=top_k
             )
             reply = self.fact_checks.thresholds.reply
             return [candidate for candidate in candidates if candidate.score >= reply]

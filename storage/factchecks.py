@@ -253,6 +253,15 @@ async def get_fact_check(session: AsyncSession, fact_check_id: int) -> FactCheck
     return await session.get(FactCheck, fact_check_id)
 
 
+async def get_fact_checks(session: AsyncSession, ids: Sequence[int]) -> list[FactCheck]:
+    """The fact-checks with these ids, in id order, read in chunks."""
+    found: list[FactCheck] = []
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids[start : start + _CHUNK])
+        found.extend(await session.exec(select(FactCheck).where(col(FactCheck.id).in_(chunk))))
+    return sorted(found, key=lambda row: row.id or 0)
+
+
 async def get_fact_check_by_url(session: AsyncSession, url: str) -> FactCheck | None:
     """The fact-check at this URL, whatever tracking parameters the link carries."""
     statement = select(FactCheck).where(col(FactCheck.url) == canonical_url(url))
