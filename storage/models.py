@@ -27,6 +27,7 @@ SQLModel.metadata.naming_convention = {
 __all__ = [
     "AuditEvent",
     "Claim",
+    "ClaimAlert",
     "ClaimStatus",
     "Editor",
     "EditorRole",
@@ -322,3 +323,30 @@ class InboundUpdate(SQLModel, table=True):
     leased_until: datetime | None = _timestamp(nullable=True)
     attempts: int = Field(default=0, nullable=False)
     processed_at: datetime | None = _timestamp(nullable=True, index=True)
+
+
+class ClaimAlert(SQLModel, table=True):
+    """The newsroom group's message about a claim: edited in place as its counts grow.
+
+    The row is inserted before the message is sent, so of several workers only one
+    announces a claim; ``message_id`` stays empty until Telegram has accepted it.
+    """
+
+    __tablename__ = "claim_alert"
+
+    claim_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("claim.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    chat_id: int = Field(sa_type=sa.BigInteger, nullable=False)
+    message_id: int | None = _telegram_id()
+    shown_tip_count: int = Field(default=0, nullable=False)
+    shown_reporter_count: int = Field(default=0, nullable=False)
+    shown_status: str = Field(default=ClaimStatus.NEW, max_length=20, nullable=False)
+    announced_at: datetime = _timestamp()
+    edited_at: datetime = _timestamp()
+    trending_at: datetime | None = _timestamp(nullable=True)
