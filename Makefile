@@ -31,10 +31,12 @@ format: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
-# deploy/compose.yaml must stay valid: checked by Debian's docker-compose, no engine needed.
+# deploy/ must stay valid: the compose file (Debian's docker-compose, no engine needed) and the
+# systemd unit's hardening (exposure score at most 2 of 10).
 deploy-check:
 	TIPLINE_ENV_FILE=.env.example docker-compose --env-file deploy/.env.example \
 		-f deploy/compose.yaml config --quiet
+	systemd-analyze security --offline=yes --threshold=20 deploy/tipline.service >/dev/null
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
