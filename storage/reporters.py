@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -61,14 +62,28 @@ class ForgottenReporter:
 
 
 async def forget_reporter(session: AsyncSession, telegram_user_id: int) -> ForgottenReporter:
-    """Erase a reporter, their tips, subscriptions and queued messages; claims stay."""
-    reporter = await get_reporter(session, telegram_user_id)
-    if reporter is None:
-        return ForgottenReporter(0, 0, 0)
+    """Erase a reporter, their tips, subscriptions and every message queued or kept for them;
+    claims and their counts stay.
 
-    async def count(statement: object) -> int:
+    Messages are matched by reporter and by chat: a private chat's id is the person's user id,
+    and a message may have been queued without a reporter row (or after retention removed it).
+    """
+    reporter = await get_reporter(session, telegram_user_id)
+    theirs = col(OutboxMessage.chat_id) == telegram_user_id
+    if reporter is not None:
+        theirs = or_(theirs, col(OutboxMessage.reporter_id) == reporter.id)
+
+    async def count(statement: Any) -> int:
         return (await session.exec(statement)).one()
 
+    pending = await count(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(theirs, OutboxMessage.status == OutboxStatus.PENDING)
+    )
+    await session.exec(delete(OutboxMessage).where(theirs))
+    if reporter is None:
+        return ForgottenReporter(tips=0, subscriptions=0, pending_messages=pending)
     forgotten = ForgottenReporter(
         tips=await count(
             select(func.count()).select_from(Tip).where(Tip.reporter_id == reporter.id)
@@ -78,17 +93,9 @@ async def forget_reporter(session: AsyncSession, telegram_user_id: int) -> Forgo
             .select_from(Subscription)
             .where(Subscription.reporter_id == reporter.id)
         ),
-        pending_messages=await count(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(
-                OutboxMessage.reporter_id == reporter.id,
-                OutboxMessage.status == OutboxStatus.PENDING,
-            )
-        ),
+        pending_messages=pending,
     )
     await session.exec(delete(Tip).where(col(Tip.reporter_id) == reporter.id))
-    await session.exec(delete(OutboxMessage).where(col(OutboxMessage.chat_id) == telegram_user_id))
     await session.exec(delete(Subscription).where(col(Subscription.reporter_id) == reporter.id))
     await session.exec(delete(Reporter).where(col(Reporter.id) == reporter.id))
     return forgotten
