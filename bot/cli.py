@@ -8,6 +8,7 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     downgrade = db.add_parser("downgrade", help="undo migrations down to REVISION")
     downgrade.add_argument("revision")
     downgrade.set_defaults(handler=_db_downgrade)
+    backup = db.add_parser("backup", help="copy the SQLite database to PATH, safely while running")
+    backup.add_argument("path", type=Path)
+    backup.set_defaults(handler=_db_backup)
 
     factchecks = commands.add_parser("factchecks", help="published fact-checks").add_subparsers(
         dest="factchecks_command", required=True, metavar="ACTION"
@@ -149,6 +153,18 @@ async def _db_downgrade(args: argparse.Namespace, settings: Settings) -> int:
 
     await downgrade_database(settings.database_url, args.revision)
     print(f"database at {args.revision}")
+    return 0
+
+
+async def _db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.backup import BackupError, backup_sqlite
+
+    try:
+        target = await asyncio.to_thread(backup_sqlite, settings.database_url, args.path)
+    except BackupError as exc:
+        print(f"tipline db backup: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup written to {target}")
     return 0
 
 

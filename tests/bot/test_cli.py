@@ -122,3 +122,17 @@ def test_editors_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
     short = _tipline("editors", "add", "ben", env=env, stdin="short\n", cwd=tmp_path)
     assert short.returncode == 2
     assert "12 characters" in short.stderr
+
+
+def test_db_backup_copies_the_sqlite_database_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    env = {"TIPLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tipline.db'}"}
+    assert _tipline("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    backup = tmp_path / "copy.db"
+    result = _tipline("db", "backup", str(backup), env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    copied = {"TIPLINE_DATABASE_URL": f"sqlite+aiosqlite:///{backup}"}
+    stats = json.loads(_tipline("stats", "--json", env=copied, cwd=tmp_path).stdout)
+    assert stats["tips"] == 0
+    again = _tipline("db", "backup", str(backup), env=env, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "exists" in again.stderr
