@@ -9,11 +9,15 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from pydantic import SecretStr
 from telegram import Update
 
 from bot.app import build_application
+from bot.polling import poll_updates
 from bot.server import build_web_app
 from bot.settings import Settings
+from bot.updates import UpdatePipeline
+from bot.webhook import add_webhook_route
 from matching import CLAIM_THRESHOLDS, FACT_CHECK_THRESHOLDS, Thresholds, load_encoder
 from newsroom.context import Newsroom
 from newsroom.fetch import Fetcher
@@ -140,34 +144,66 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 
 async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> None:
-    """Run the bot (polling) and the HTTP server until ``stop`` is set, then shut down cleanly."""
+    """Run the bot and the HTTP server until ``stop`` is set, then shut down cleanly.
+
+    Updates arrive by webhook or by polling and are recorded before Telegram is told it may
+    forget them; the update pipeline processes what was recorded. On ``stop`` the process
+    stops taking updates, finishes those in flight, and only then closes the database.
+    """
     application = build_application(settings, newsroom)
-    runner = web.AppRunner(build_web_app(newsroom), access_log=None)
+    pipeline = UpdatePipeline(application, newsroom.db)
+    web_app = build_web_app(newsroom)
+    webhook = settings.mode == "webhook"
+    if webhook:
+        add_webhook_route(web_app, pipeline, _secret(settings.webhook_secret))
+    runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     refresher = asyncio.create_task(_refresh_indexes(newsroom), name="index-refresh")
     scheduled = start_scheduled_jobs(settings, newsroom)
+    receiving: asyncio.Task[None] | None = None
     try:
         async with application:
             await application.start()
-            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            if webhook:
+                await application.bot.set_webhook(
+                    settings.webhook_url or "",
+                    secret_token=_secret(settings.webhook_secret),
+                    allowed_updates=Update.ALL_TYPES,
+                    max_connections=settings.webhook_max_connections,
+                )
+            else:
+                await application.bot.delete_webhook()
+                receiving = asyncio.create_task(
+                    poll_updates(application.bot, pipeline, stop), name="polling"
+                )
+            processing = asyncio.create_task(pipeline.run(stop), name="updates")
             await site.start()
             log.info(
-                "tip line running as @%s; HTTP on %s:%s",
+                "tip line running as @%s (%s); HTTP on %s:%s",
                 application.bot.username,
+                settings.mode,
                 settings.host,
                 settings.port,
             )
             await stop.wait()
-            log.info("stopping: finishing the updates in flight")
-            await application.updater.stop()
+            log.info("stopping: no new updates; finishing those in flight")
+            if receiving is not None:
+                receiving.cancel()
+            await site.stop()  # webhook deliveries now fail over to other workers or retry
+            await processing
             await application.stop()
     finally:
-        for task in (refresher, *scheduled):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (refresher, receiving, *scheduled):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await runner.cleanup()
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value else ""
 
 
 async def run(settings: Settings) -> int:

@@ -15,6 +15,8 @@ __all__ = ["Settings", "SettingsError", "load_settings"]
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _BOT_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{10,}$")
+# What Telegram accepts as a webhook's secret_token.
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class SettingsError(Exception):
@@ -52,6 +54,7 @@ class Settings(BaseSettings):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     newsroom_chat_id: int | None = None
@@ -107,6 +110,15 @@ class Settings(BaseSettings):
             return None
         if not _BOT_TOKEN.match(value.get_secret_value()):
             raise ValueError("BOT_TOKEN does not look like a token from @BotFather (123:ABC...)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not _WEBHOOK_SECRET.match(value.get_secret_value()):
+            raise ValueError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
     @field_validator("log_level")

@@ -315,7 +315,7 @@ class InboundUpdate(SQLModel, table=True):
     update_id: int = Field(
         sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False)
     )
-    payload: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    payload: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON(none_as_null=True))
     status: str = Field(
         default=InboundUpdateStatus.PENDING, max_length=16, nullable=False, index=True
     )
