@@ -742,7 +742,7 @@ class BotAPIEmulator:
         kind = "supergroup" if str(chat_id).startswith("-100") else "group"
         chat = {"id": chat_id, "type": kind, "title": title}
         message = self._new_message(chat, self.user(user_id, language_code=language_code))
-        self._fill_message(message, kind="text", text=text)
+        self._fill_message(message, kind="text", text=text, caption=None)
         if reply_to is not None:
             message["reply_to_message"] = _without_extras(reply_to)
         return {"update_id": next(self._update_ids), "message": message}
@@ -879,12 +879,17 @@ class BotAPIEmulator:
             "poll": {
                 "id": str(next(self._ids)),
                 "question": "Is it true?",
-                "options": [{"text": "Yes", "voter_count": 0}, {"text": "No", "voter_count": 0}],
+                "options": [
+                    {"text": "Yes", "voter_count": 0, "persistent_id": "1"},
+                    {"text": "No", "voter_count": 0, "persistent_id": "2"},
+                ],
                 "total_voter_count": 0,
                 "is_closed": False,
                 "is_anonymous": True,
                 "type": "regular",
                 "allows_multiple_answers": False,
+                "allows_revoting": False,
+                "members_only": False,
             },
             "dice": {"emoji": "🎲", "value": 4},
         }

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from pydantic import SecretStr
+
 from bot.emulator import BotAPIEmulator
 from bot.runtime import open_newsroom, serve, stop_on_signals
 from bot.settings import Settings
@@ -28,7 +30,7 @@ async def run_sandbox(settings: Settings, *, stop: asyncio.Event | None = None) 
     await emulator.start(settings.host, settings.port + 1)
     sandbox = settings.model_copy(
         update={
-            "bot_token": emulator.token,
+            "bot_token": SecretStr(emulator.token),
             "telegram_api_url": emulator.base_url,
             "telegram_file_url": emulator.base_file_url,
             "mode": "polling",
