@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -238,10 +239,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"tipline: bad configuration:\n{exc}", file=sys.stderr)
         return 2
-    secrets = [s.get_secret_value() for s in (settings.bot_token, settings.webhook_secret) if s]
+    secrets = [
+        secret.get_secret_value()
+        for secret in (settings.bot_token, settings.webhook_secret, settings.secret_key)
+        if secret
+    ]
     configure_logging(settings.log_level, json_lines=settings.log_json, secrets=secrets)
     command: Command = args.handler
     try:
         return asyncio.run(command(args, settings))
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        # Through the log, not Python's default hook: the log handler redacts the bot token
+        # (an HTTP error's URL contains it) from the message and the traceback.
+        logging.getLogger("tipline").exception("tipline %s failed", args.command)
+        return 1

@@ -8,8 +8,9 @@ from collections.abc import Iterable
 
 __all__ = ["configure_logging"]
 
-# httpx logs every request URL at INFO, and a Bot API URL contains the bot token.
-_NOISY = ("httpx", "httpcore", "alembic", "aiohttp.access")
+# httpx logs every request URL at INFO, and a Bot API URL contains the bot token; aiosqlite
+# logs every statement with its parameters (user ids, message text) at DEBUG.
+_NOISY = ("httpx", "httpcore", "alembic", "aiohttp.access", "aiosqlite")
 
 
 class _RedactSecrets(logging.Filter):
@@ -29,6 +30,8 @@ class _RedactSecrets(logging.Filter):
             message = message.replace(secret, "[redacted]")
             if record.exc_text:
                 record.exc_text = record.exc_text.replace(secret, "[redacted]")
+            if record.stack_info:
+                record.stack_info = record.stack_info.replace(secret, "[redacted]")
         record.msg, record.args = message, None
         return True
 

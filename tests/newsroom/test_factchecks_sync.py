@@ -4,6 +4,7 @@ answer are offered to editors as possible answers."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,10 @@ from bot.runtime import repeat, start_scheduled_jobs, sync_feeds_forever
 from bot.settings import Settings, load_settings
 from matching import Encoder
 from newsroom.context import Newsroom
+from newsroom.fetch import Fetcher
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
+from newsroom.suggestions import import_and_offer
 from storage.db import Database
 from storage.models import Claim, FactCheck
 from storage.stats import collect_stats
@@ -183,3 +186,26 @@ async def test_a_failing_job_is_logged_and_tried_again(caplog: pytest.LogCapture
         await _stop([job])
     assert len(attempts) >= 2
     assert "flaky job failed" in caplog.text
+
+
+async def test_cli_import_path_offers_the_answer_to_the_open_claim(
+    newsroom: Newsroom, tmp_path: Path
+) -> None:
+    """`tipline factchecks import` goes through import_and_offer, like the feed sync."""
+    claim_id = await _queue_rumour(newsroom)
+    source = tmp_path / "checks.jsonl"
+    record = {
+        "url": "https://example.org/faktencheck/rutte-nato?utm_source=telegram",
+        "claim_reviewed": RUTTE_RUMOUR,
+        "rating": "Falsch",
+        "language": "de",
+    }
+    source.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    async with Fetcher() as fetcher:
+        first = await import_and_offer(newsroom, [str(source)], fetcher=fetcher)
+        again = await import_and_offer(newsroom, [str(source)], fetcher=fetcher)
+    async with newsroom.db.session() as session:
+        claim = await session.get_one(Claim, claim_id)
+    assert (first.report.new, first.suggested) == (1, 1)
+    assert (again.report.unchanged, again.suggested) == (1, 0)
+    assert claim.suggested_fact_check_id == first.report.fact_check_ids[0]
