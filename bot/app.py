@@ -16,7 +16,7 @@ from telegram.ext import (
 )
 
 from bot.settings import Settings
-from handlers import commands, groups, inline, replies, tips
+from handlers import commands, desk, groups, inline, replies, tips
 from handlers.common import HTML, NEWSROOM_KEY, translator_for
 from newsroom.context import Newsroom
 
@@ -54,11 +54,22 @@ def build_application(settings: Settings, newsroom: Newsroom) -> Application:
         .build()
     )
     application.bot_data[NEWSROOM_KEY] = newsroom
+    application.bot_data[desk.DESK_KEY] = desk.DeskConfig(
+        editor_ids=frozenset(settings.editor_telegram_ids),
+        newsroom_chat_id=settings.newsroom_chat_id,
+        allow_private_urls=settings.allow_private_urls,
+    )
     register_handlers(application)
     return application
 
 
 def register_handlers(application: Application) -> None:
+    # --- The newsroom desk (editors): in any chat, and before the private-chat fallback, so a
+    # non-editor's /queue gets the desk's polite refusal and nothing else.
+    for name, callback in desk.COMMANDS.items():
+        application.add_handler(CommandHandler(name, callback))
+    application.add_handler(CallbackQueryHandler(desk.button, pattern=r"^desk:"))
+    # --- The public.
     private_commands = {
         "start": commands.start,
         "help": commands.help_command,

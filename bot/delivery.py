@@ -27,6 +27,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from handlers import replies
+from handlers.desk import announce_claims
 from handlers.i18n import pick_language, translator
 from newsroom.intake import VerdictCard
 from storage import outbox
@@ -35,7 +36,13 @@ from storage.models import OutboxMessage
 from storage.reporters import mark_reporter_blocked
 from storage.types import utcnow
 
-__all__ = ["DeliveryLimits", "OutboxDelivery", "RenderedMessage", "render_message"]
+__all__ = [
+    "DeliveryLimits",
+    "OutboxDelivery",
+    "RenderedMessage",
+    "render_message",
+    "start_sending",
+]
 
 log = logging.getLogger(__name__)
 
@@ -262,3 +269,31 @@ class OutboxDelivery:
             error=error,
             next_attempt_at=utcnow() + timedelta(seconds=delay),
         )
+
+
+ALERT_ROUND_SECONDS = 5.0
+
+
+async def _announce_rounds(bot: Bot, db: Database, chat_id: int, stop: asyncio.Event) -> None:
+    """Newsroom alerts every few seconds: a burst of forwards becomes one alert per claim."""
+    while not stop.is_set():
+        try:
+            await announce_claims(bot, db, chat_id)
+        except Exception:
+            log.exception("newsroom alerts failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ALERT_ROUND_SECONDS)
+
+
+def start_sending(
+    bot: Bot, db: Database, newsroom_chat_id: int | None, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """The outbox delivery loop and, with a newsroom group configured, its alert rounds."""
+    tasks = [asyncio.create_task(OutboxDelivery(bot, db).run(stop), name="outbox-delivery")]
+    if newsroom_chat_id is not None:
+        tasks.append(
+            asyncio.create_task(
+                _announce_rounds(bot, db, newsroom_chat_id, stop), name="newsroom-alerts"
+            )
+        )
+    return tasks

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from telegram import Update
 
 from bot.app import build_application
+from bot.delivery import start_sending
 from bot.polling import poll_updates
 from bot.server import build_web_app
 from bot.settings import Settings
@@ -162,6 +163,7 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
     refresher = asyncio.create_task(_refresh_indexes(newsroom), name="index-refresh")
     scheduled = start_scheduled_jobs(settings, newsroom)
     receiving: asyncio.Task[None] | None = None
+    sending: list[asyncio.Task[None]] = []
     try:
         async with application:
             await application.start()
@@ -178,6 +180,8 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
                     poll_updates(application.bot, pipeline, stop), name="polling"
                 )
             processing = asyncio.create_task(pipeline.run(stop), name="updates")
+            # Outbox delivery (verdict notifications) and newsroom alerts.
+            sending = start_sending(application.bot, newsroom.db, settings.newsroom_chat_id, stop)
             await site.start()
             log.info(
                 "tip line running as @%s (%s); HTTP on %s:%s",
@@ -194,7 +198,7 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
             await processing
             await application.stop()
     finally:
-        for task in (refresher, receiving, *scheduled):
+        for task in (refresher, receiving, *scheduled, *sending):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

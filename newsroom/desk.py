@@ -45,6 +45,7 @@ __all__ = [
     "attach_fact_check",
     "check_transition",
     "claim_detail",
+    "claim_summary",
     "desk_stats",
     "editor_for_telegram",
     "fact_check_by_url",
@@ -54,6 +55,7 @@ __all__ = [
     "priority_score",
     "reject_claim",
     "reopen_claim",
+    "summarize_claim",
     "verdict_payload",
 ]
 
@@ -293,9 +295,10 @@ def priority_score(
     return 3.0 * math.log2(1 + reporter_count) + growth_per_hour + recency
 
 
-def _summary(
+def summarize_claim(
     claim: Claim, *, assignee: str | None, has_media: bool, growth: int, now: datetime
 ) -> ClaimSummary:
+    """A claim row as the desk shows it, with its priority as of ``now``."""
     hours = (now - claim.last_seen_at).total_seconds() / 3600
     return ClaimSummary(
         id=claim.id or 0,
@@ -349,7 +352,7 @@ async def list_queue(
             session, [claim.id or 0 for claim, _, _ in rows], now - timedelta(hours=1)
         )
     summaries = [
-        _summary(
+        summarize_claim(
             claim,
             assignee=assignee,
             has_media=media,
@@ -405,7 +408,7 @@ async def claim_detail(db: Database, claim_id: int, *, tips: int = 50) -> ClaimD
         trail = await audit_trail(session, claim_id)
         has_media = await claims.claim_has_media(session, claim_id)
     return ClaimDetail(
-        claim=_summary(
+        claim=summarize_claim(
             claim,
             assignee=assignee.username if assignee else None,
             has_media=has_media,
