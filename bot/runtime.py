@@ -153,7 +153,7 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
     """
     application = build_application(settings, newsroom)
     pipeline = UpdatePipeline(application, newsroom.db)
-    web_app = build_web_app(newsroom)
+    web_app = build_web_app(newsroom, settings)
     webhook = settings.mode == "webhook"
     if webhook:
         add_webhook_route(web_app, pipeline, _secret(settings.webhook_secret))

@@ -1,10 +1,12 @@
-"""The one aiohttp server: health, readiness and metrics now; webhook and dashboard mount here."""
+"""The one aiohttp server: health, readiness, metrics and the dashboard; the webhook mounts here."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.settings import Settings
+from dashboard import security_middleware, setup_dashboard
 from newsroom.context import Newsroom
 from storage.stats import collect_stats
 
@@ -53,10 +55,22 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
 
 
-def build_web_app(newsroom: Newsroom) -> web.Application:
-    app = web.Application(client_max_size=1024**2)
+# Fact-check files uploaded on the dashboard are the largest bodies we accept.
+MAX_BODY_BYTES = 8 * 1024**2
+
+
+def build_web_app(newsroom: Newsroom, settings: Settings | None = None) -> web.Application:
+    """Health, readiness, metrics, and the editors' dashboard under ``/``."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[security_middleware])
     app[NEWSROOM] = newsroom
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    secret = settings.secret_key if settings is not None else None
+    setup_dashboard(
+        app,
+        newsroom,
+        secret_key=secret.get_secret_value() if secret is not None else None,
+        allow_private_urls=settings.allow_private_urls if settings is not None else False,
+    )
     return app
