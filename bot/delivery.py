@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from typing import Any
 from telegram import Bot, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from handlers import replies
 from handlers.desk import announce_claims
@@ -117,7 +119,11 @@ class _Pacer:
         self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
 
 
-def _seconds(value: int | float | timedelta) -> float:
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    # PTB 22 warns that ``retry_after`` becomes a timedelta; both shapes are handled here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
@@ -221,7 +227,7 @@ class OutboxDelivery:
                 reply_parameters=reply,
             )
         except RetryAfter as exc:
-            wait = _seconds(exc.retry_after)
+            wait = _retry_after_seconds(exc)
             self._pacer.pause(wait)
             log.warning("Telegram asked to slow down for %.0f s", wait)
             await self._record(
