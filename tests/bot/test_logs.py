@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -10,20 +11,29 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlmodel import select
 from telegram import Bot
 from telegram.error import TelegramError
 
+from bot.app import build_application
+from bot.delivery import OutboxDelivery
 from bot.emulator import BotAPIEmulator
 from bot.logs import configure_logging
+from bot.settings import load_settings
 from matching import Encoder
+from newsroom.context import Newsroom
+from newsroom.desk import Actor, attach_fact_check
+from newsroom.factchecks import FactCheckRecord, import_records
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
 from newsroom.reporters import forget
 from newsroom.retention import remove_expired_sender_links
 from storage.db import Database
+from storage.models import Claim
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 
@@ -156,3 +166,81 @@ async def test_logs_at_info_name_no_sender_and_quote_no_message(
     assert any("reporter was forgotten" in message for message in messages)
     assert all(str(user) not in message for message in messages)
     assert all("Sparkassen" not in message for message in messages)
+
+
+async def _wait_for_messages(emulator: BotAPIEmulator, chat_id: int, count: int) -> list[Any]:
+    for _ in range(1000):
+        sent = emulator.sent_messages(chat_id)
+        if len(sent) >= count:
+            return sent
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the bot sent {len(emulator.sent_messages(chat_id))} of {count}")
+
+
+@ASYNC
+async def test_a_full_intake_and_verdict_flow_logs_no_user_id_and_no_message_text(
+    database: Database, encoder: Encoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real bot against the emulator: a rumour is queued, an editor answers it, the
+    verdict is delivered; nothing logged at INFO or above names the sender or quotes them."""
+    user = 7_700_998_877
+    rumour = (
+        "Der Bürgermeister von Hamburg lässt alle Brücken am Freitag schließen, sagt mein Onkel"
+    )
+    caplog.set_level(logging.INFO)
+    emulator = BotAPIEmulator()
+    await emulator.start()
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    newsroom = Newsroom(db=database, indexes=indexes)
+    settings = load_settings(
+        None,
+        bot_token=emulator.token,
+        telegram_api_url=emulator.base_url,
+        telegram_file_url=emulator.base_file_url,
+    )
+    application = build_application(settings, newsroom)
+    try:
+        async with application:
+            await application.start()
+            await application.updater.start_polling(poll_interval=0.0, timeout=1)
+            emulator.push_update(emulator.private_message(user, rumour, language_code="de"))
+            await _wait_for_messages(emulator, user, 1)
+            imported = await import_records(
+                database,
+                [
+                    FactCheckRecord(
+                        url="https://example.org/faktencheck/bruecken",
+                        claim_reviewed="Hamburg schließt am Freitag alle Brücken.",
+                        rating="false",
+                        rating_text="Falsch",
+                        language="de",
+                    )
+                ],
+                source="test",
+            )
+            async with database.session() as session:
+                claim = (await session.exec(select(Claim))).one()
+            editor = Actor(editor_id=None, name="desk", role="editor", source="dashboard")
+            verdict = await attach_fact_check(
+                database, editor, claim.id or 0, imported.fact_check_ids[0]
+            )
+            assert verdict.notifications == 1
+            assert await OutboxDelivery(application.bot, database).deliver_due() == 1
+            delivered = await _wait_for_messages(emulator, user, 2)
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        indexes.close()
+        await emulator.stop()
+    assert "example.org/faktencheck/bruecken" in str(delivered[-1])
+    logged = [
+        record.getMessage() + (record.exc_text or "")
+        for record in caplog.records
+        if record.levelno >= logging.INFO
+    ]
+    assert any("filed under claim" in line for line in logged)
+    for line in logged:
+        assert str(user) not in line
+        assert "Bürgermeister" not in line
+        assert "Onkel" not in line
