@@ -525,6 +525,7 @@ class BotAPIEmulator:
         self.calls: list[Call] = []
         self.commands: list[JSON] = []
         self.webhook: JSON = {}
+        self.long_polls_waiting = 0
         self._pending: list[_PendingUpdate] = []
         self._allowed_updates: frozenset[str] = _DEFAULT_UPDATE_TYPES
         self._update_ids = itertools.count(1)
@@ -1022,10 +1023,13 @@ class BotAPIEmulator:
                     "Conflict: terminated by other getUpdates request; make sure that only "
                     "one bot instance is running",
                 )
+            self.long_polls_waiting += 1
             try:
                 await asyncio.wait_for(changed.wait(), deadline - loop.time())
             except TimeoutError:
                 continue
+            finally:
+                self.long_polls_waiting -= 1
         for pending in ready:
             pending.delivered = True
         return [copy.deepcopy(p.update) for p in ready]
