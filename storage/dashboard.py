@@ -29,6 +29,7 @@ from storage.models import (
 from storage.types import utcnow
 
 __all__ = [
+    "CLAIM_EXPORT_COLUMNS",
     "EditorRow",
     "FactCheckRow",
     "Statistics",
@@ -265,14 +266,32 @@ async def statistics_report(session: AsyncSession, *, days: int = 30) -> Statist
     )
 
 
-async def export_claims(session: AsyncSession, *, batch: int = 1000) -> list[dict[str, Any]]:
+CLAIM_EXPORT_COLUMNS = (
+    "id",
+    "status",
+    "canonical_text",
+    "language",
+    "languages",
+    "tip_count",
+    "reporter_count",
+    "first_seen_at",
+    "last_seen_at",
+    "answered_at",
+    "assignee",
+    "merged_into",
+    "fact_check_url",
+    "rating",
+    "status_reason",
+)
+
+
+async def export_claims(session: AsyncSession) -> list[dict[str, Any]]:
     """Every claim as a flat row for CSV: counts, dates, verdict; no sender anywhere."""
     rows = await session.exec(
         select(Claim, Editor.username, FactCheck.url, FactCheck.rating)
         .outerjoin(Editor, Editor.id == Claim.assignee_id)
         .outerjoin(FactCheck, FactCheck.id == Claim.fact_check_id)
         .order_by(col(Claim.id))
-        .execution_options(yield_per=batch)
     )
     return [
         {
