@@ -61,31 +61,17 @@ __all__ = [
 
 OPEN_STATUSES = (ClaimStatus.NEW, ClaimStatus.IN_REVIEW)
 
-# The claim status state machine: from each status, the statuses an editor may move it to.
+# The claim status state machine: each editor action, the statuses it may start from, and
+# the status it leads to (reopening goes back to in_review when someone is assigned, else new).
 # ``merged`` is final: its tips and subscribers now belong to another claim.
-_TRANSITIONS: dict[str, frozenset[str]] = {
-    ClaimStatus.NEW: frozenset(
-        {
-            ClaimStatus.IN_REVIEW,
-            ClaimStatus.ANSWERED,
-            ClaimStatus.NOT_CHECKABLE,
-            ClaimStatus.REJECTED,
-            ClaimStatus.MERGED,
-        }
-    ),
-    ClaimStatus.IN_REVIEW: frozenset(
-        {
-            ClaimStatus.IN_REVIEW,  # reassigned
-            ClaimStatus.ANSWERED,
-            ClaimStatus.NOT_CHECKABLE,
-            ClaimStatus.REJECTED,
-            ClaimStatus.MERGED,
-        }
-    ),
-    ClaimStatus.ANSWERED: frozenset({ClaimStatus.NEW, ClaimStatus.IN_REVIEW}),
-    ClaimStatus.NOT_CHECKABLE: frozenset({ClaimStatus.NEW, ClaimStatus.IN_REVIEW}),
-    ClaimStatus.REJECTED: frozenset({ClaimStatus.NEW, ClaimStatus.IN_REVIEW}),
-    ClaimStatus.MERGED: frozenset(),
+_CLOSED = frozenset({ClaimStatus.ANSWERED, ClaimStatus.NOT_CHECKABLE, ClaimStatus.REJECTED})
+_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "assign": (frozenset(OPEN_STATUSES), ClaimStatus.IN_REVIEW),
+    "answer": (frozenset(OPEN_STATUSES), ClaimStatus.ANSWERED),
+    "not_checkable": (frozenset(OPEN_STATUSES), ClaimStatus.NOT_CHECKABLE),
+    "reject": (frozenset(OPEN_STATUSES), ClaimStatus.REJECTED),
+    "merge": (frozenset(OPEN_STATUSES), ClaimStatus.MERGED),
+    "reopen": (_CLOSED, ClaimStatus.NEW),
 }
 
 _ROLE_RANK = {EditorRole.VIEWER: 0, EditorRole.EDITOR: 1, EditorRole.ADMIN: 2}
@@ -245,17 +231,20 @@ def _require_editor(actor: Actor) -> None:
 # --- The state machine ----------------------------------------------------------------------
 
 
-def check_transition(current: str, target: str) -> None:
-    """Raise ``TransitionError`` unless a claim may go from ``current`` to ``target``."""
-    if target in _TRANSITIONS.get(current, frozenset()):
-        return
-    if current == ClaimStatus.MERGED:
-        raise TransitionError("This claim was merged into another one; act on that claim.")
-    if current == ClaimStatus.ANSWERED:
-        raise TransitionError("This claim is already answered; reopen it first.")
-    if current in (ClaimStatus.NOT_CHECKABLE, ClaimStatus.REJECTED):
-        raise TransitionError(f"This claim is closed ({current}); reopen it first.")
-    raise TransitionError(f"A claim cannot go from {current} to {target}.")
+def check_transition(current: str, action: str, *, assigned: bool = False) -> str:
+    """The status ``action`` leads to from ``current``; ``TransitionError`` if it may not."""
+    allowed_from, target = _TRANSITIONS[action]
+    if current not in allowed_from:
+        if current == ClaimStatus.MERGED:
+            raise TransitionError("This claim was merged into another one; act on that claim.")
+        if current == ClaimStatus.ANSWERED:
+            raise TransitionError("This claim is already answered; reopen it first.")
+        if current in _CLOSED:
+            raise TransitionError(f"This claim is closed ({current}); reopen it first.")
+        raise TransitionError(f"This claim is {current} already; there is nothing to {action}.")
+    if action == "reopen" and assigned:
+        return ClaimStatus.IN_REVIEW
+    return target
 
 
 async def _claim_for_action(session: AsyncSession, claim_id: int) -> Claim:
@@ -472,7 +461,7 @@ async def assign_claim(
             if editor is None or not editor.active:
                 raise DeskError(f"There is no active editor #{assignee_id}.")
         claim = await _claim_for_action(session, claim_id)
-        check_transition(claim.status, ClaimStatus.IN_REVIEW)
+        check_transition(claim.status, "assign")
         previous = claim.assignee_id
         await claims.update_claim(
             session, claim, status=ClaimStatus.IN_REVIEW, assignee_id=assignee_id
@@ -482,13 +471,13 @@ async def assign_claim(
 
 
 async def _close(
-    db: Database, actor: Actor, claim_id: int, status: ClaimStatus, reason: str | None
+    db: Database, actor: Actor, claim_id: int, action: str, reason: str | None
 ) -> Claim:
     _require_editor(actor)
     reason = (reason or "").strip()[:1000] or None
     async with db.session() as session:
         claim = await _claim_for_action(session, claim_id)
-        check_transition(claim.status, status)
+        status = check_transition(claim.status, action)
         await claims.update_claim(session, claim, status=status, status_reason=reason)
         await _audit(session, actor, str(status), claim_id, reason=reason)
         return claim
@@ -496,14 +485,14 @@ async def _close(
 
 async def reject_claim(db: Database, actor: Actor, claim_id: int, reason: str) -> Claim:
     """Close a claim that is not a claim at all (spam, a joke, off-topic)."""
-    return await _close(db, actor, claim_id, ClaimStatus.REJECTED, reason)
+    return await _close(db, actor, claim_id, "reject", reason)
 
 
 async def mark_not_checkable(
     db: Database, actor: Actor, claim_id: int, reason: str | None = None
 ) -> Claim:
     """Close a claim nobody can check (an opinion, a prediction, no evidence either way)."""
-    return await _close(db, actor, claim_id, ClaimStatus.NOT_CHECKABLE, reason)
+    return await _close(db, actor, claim_id, "not_checkable", reason)
 
 
 async def reopen_claim(db: Database, actor: Actor, claim_id: int) -> Claim:
@@ -515,8 +504,7 @@ async def reopen_claim(db: Database, actor: Actor, claim_id: int) -> Claim:
     _require_editor(actor)
     async with db.session() as session:
         claim = await _claim_for_action(session, claim_id)
-        target = ClaimStatus.IN_REVIEW if claim.assignee_id else ClaimStatus.NEW
-        check_transition(claim.status, target)
+        target = check_transition(claim.status, "reopen", assigned=claim.assignee_id is not None)
         previous = (claim.status, claim.fact_check_id)
         await claims.update_claim(
             session,
@@ -545,7 +533,7 @@ async def merge_claims(db: Database, actor: Actor, claim_id: int, into_claim_id:
         # Locked in id order, so two opposite merges cannot deadlock.
         locked = {i: await _claim_for_action(session, i) for i in sorted((claim_id, into_claim_id))}
         source, target = locked[claim_id], locked[into_claim_id]
-        check_transition(source.status, ClaimStatus.MERGED)
+        check_transition(source.status, "merge")
         if target.status not in (*OPEN_STATUSES, ClaimStatus.ANSWERED):
             raise TransitionError(
                 f"Claim #{into_claim_id} is {target.status}; merge into an open or answered claim."
@@ -662,7 +650,7 @@ async def attach_fact_check(
             raise FactCheckNotFoundError(f"There is no imported fact-check #{fact_check_id}.")
         if claim.status == ClaimStatus.ANSWERED and claim.fact_check_id == fact_check_id:
             raise TransitionError(f"Claim #{claim_id} is already answered with this fact-check.")
-        check_transition(claim.status, ClaimStatus.ANSWERED)
+        check_transition(claim.status, "answer")
         await claims.update_claim(
             session,
             claim,

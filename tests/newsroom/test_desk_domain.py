@@ -99,15 +99,18 @@ async def _outbox(db: Database) -> list[OutboxMessage]:
 
 
 async def test_state_machine_allows_only_listed_transitions() -> None:
-    check_transition("new", "in_review")
-    check_transition("in_review", "answered")
-    check_transition("rejected", "new")
+    assert check_transition("new", "assign") == "in_review"
+    assert check_transition("in_review", "answer") == "answered"
+    assert check_transition("rejected", "reopen") == "new"
+    assert check_transition("answered", "reopen", assigned=True) == "in_review"
     with pytest.raises(TransitionError, match="reopen it first"):
-        check_transition("answered", "answered")
+        check_transition("answered", "answer")
+    with pytest.raises(TransitionError, match="reopen it first"):
+        check_transition("rejected", "assign")
     with pytest.raises(TransitionError, match="merged"):
-        check_transition("merged", "new")
-    with pytest.raises(TransitionError):
-        check_transition("not_checkable", "rejected")
+        check_transition("merged", "reopen")
+    with pytest.raises(TransitionError, match="nothing to reopen"):
+        check_transition("new", "reopen")
 
 
 async def test_verdict_notifies_every_subscriber_once_in_their_language(
