@@ -130,6 +130,8 @@ class FactCheck(SQLModel, table=True):
     author: str | None = Field(default=None, max_length=255)
     summary: str | None = Field(default=None, sa_type=sa.Text)
     image_url: str | None = Field(default=None, max_length=2048)
+    # Perceptual hash of the debunked picture at image_url: a forward of it gets the verdict.
+    image_hash: str | None = Field(default=None, max_length=96, index=True)
     source: str | None = Field(default=None, max_length=2048)
     extracted: bool = Field(default=False, nullable=False)
     needs_review: bool = Field(default=False, nullable=False)
@@ -211,6 +213,9 @@ class Tip(SQLModel, table=True):
     media_kind: str | None = Field(default=None, max_length=20)
     media_file_id: str | None = Field(default=None, max_length=255)
     media_file_unique_id: str | None = Field(default=None, max_length=64, index=True)
+    # What Tesseract read in the picture, and its perceptual hash (matching/images.py).
+    ocr_text: str | None = Field(default=None, sa_type=sa.Text)
+    image_hash: str | None = Field(default=None, max_length=96, index=True)
     forward_origin_type: str | None = Field(default=None, max_length=20)
     forward_chat_id: int | None = _telegram_id()
     forward_title: str | None = Field(default=None, max_length=255)
