@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,11 +14,15 @@ from multidict import MultiMapping
 from dashboard.app import DASHBOARD, current_editor, render
 from newsroom import desk
 from storage.dashboard import claim_languages, list_editors
+from storage.db import Database
 from storage.factchecks import get_fact_check, list_fact_checks
 from storage.models import ClaimStatus
 
 PAGE_SIZE = 25
 _FILTER_KEYS = ("status", "language", "assignee", "media", "since", "q")
+_CLAIM_NUMBER = re.compile(r"#?(\d{1,9})")
+# The claims the desk lets another claim merge into (``desk.merge_claims`` decides).
+_MERGE_TARGETS = (*desk.OPEN_STATUSES, ClaimStatus.ANSWERED)
 
 
 @dataclass(frozen=True)
@@ -72,20 +77,34 @@ def parse_queue_request(query: MultiMapping[str], editor_id: int) -> QueueReques
     )
 
 
+async def _claim_by_number(db: Database, search: str | None) -> list[desk.ClaimSummary] | None:
+    """A search that is a claim number ("42" or "#42") finds that claim, whatever its status;
+    None when the search is text."""
+    number = _CLAIM_NUMBER.fullmatch(search or "")
+    if number is None:
+        return None
+    try:
+        return [await desk.claim_summary(db, int(number.group(1)))]
+    except desk.ClaimNotFoundError:
+        return []
+
+
 async def _queue_context(request: web.Request) -> dict[str, Any]:
     wanted = parse_queue_request(request.query, current_editor(request).id or 0)
     db = request.app[DASHBOARD].newsroom.db
-    rows = await desk.list_queue(
-        db,
-        status=wanted.status,
-        language=wanted.language,
-        assignee_id=wanted.assignee_id,
-        search=wanted.search,
-        has_media=wanted.has_media,
-        since=wanted.since,
-        limit=PAGE_SIZE + 1,  # one more tells whether there is a next page
-        offset=(wanted.page - 1) * PAGE_SIZE,
-    )
+    rows = await _claim_by_number(db, wanted.search)
+    if rows is None:
+        rows = await desk.list_queue(
+            db,
+            status=wanted.status,
+            language=wanted.language,
+            assignee_id=wanted.assignee_id,
+            search=wanted.search,
+            has_media=wanted.has_media,
+            since=wanted.since,
+            limit=PAGE_SIZE + 1,  # one more tells whether there is a next page
+            offset=(wanted.page - 1) * PAGE_SIZE,
+        )
     async with db.session() as session:
         languages = await claim_languages(session)
         editors = await list_editors(session)
@@ -149,11 +168,10 @@ async def claim_page(request: web.Request) -> web.Response:
         detail = await desk.claim_detail(db, claim_id)
     except desk.ClaimNotFoundError as exc:
         raise web.HTTPNotFound(text=str(exc)) from exc
-    merge_candidates = (
-        [c for c in await desk.list_queue(db, search=merge_query, limit=10) if c.id != claim_id]
-        if merge_query
-        else []
-    )
+    found = await _claim_by_number(db, merge_query)
+    if found is None:
+        found = await desk.list_queue(db, search=merge_query, limit=10) if merge_query else []
+    merge_candidates = [c for c in found if c.id != claim_id and c.status in _MERGE_TARGETS]
     async with db.session() as session:
         found_fact_checks = (
             await list_fact_checks(session, search=fact_check_query, limit=10)

@@ -1,5 +1,7 @@
 // Live refresh of the queue: every 15 s, fetch the table body rendered by the server for the
 // same filters and swap it in. Pauses while the tab is hidden; no framework, no inline script.
+// The URL carries fragment=1, so an expired session answers 401 (and we reload to the login
+// form) instead of a redirect whose login page would land inside the table.
 (function () {
   "use strict";
   var body = document.getElementById("queue-rows");
@@ -23,8 +25,11 @@
       })
       .then(function (html) {
         if (html === null) { return; }
-        if (html !== body.innerHTML) { body.innerHTML = html; }
-        status.textContent = "Updated " + stamp();
+        // Announced (aria-live) only when the rows changed, not every 15 seconds.
+        if (html.trim() !== body.innerHTML.trim()) {
+          body.innerHTML = html;
+          status.textContent = "Updated " + stamp();
+        }
       })
       .catch(function () { status.textContent = "Could not refresh; retrying."; });
   }

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from conftest import PASSWORD, Desk, add_claim, add_editor
+from conftest import PASSWORD, Desk, add_claim, add_editor, add_fact_check
 from sqlmodel import select
 
+from dashboard.app import PUBLIC, ROLE_RANK
+from dashboard.routes import ROUTES
 from dashboard.sessions import COOKIE_NAME
-from storage.models import AuditEvent, Editor, EditorRole
+from storage.models import AuditEvent, Claim, ClaimStatus, Editor, EditorRole, FactCheck
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -202,3 +206,100 @@ async def test_an_admin_adds_an_editor_who_can_then_log_in(desk: Desk) -> None:
     assert "newbie" in await (await desk.client.get("/editors")).text()
     assert await desk.post("/logout") == 303
     assert await desk.login("newbie", "a long enough password") == 303
+
+
+def _url(pattern: str, ids: dict[str, int]) -> str:
+    """A concrete URL for a route pattern such as ``/claims/{claim_id:\\d+}/{action:...}``."""
+    return re.sub(
+        r"\{(\w+)(?::[^}]*)?\}",
+        lambda match: "assign" if match[1] == "action" else str(ids[match[1]]),
+        pattern,
+    )
+
+
+async def _newsroom_ids(desk: Desk) -> dict[str, int]:
+    return {
+        "claim_id": await add_claim(desk.db, "A claim", [1]),
+        "fact_check_id": await add_fact_check(desk.db),
+        "editor_id": await add_editor(desk.db, "someone"),
+    }
+
+
+async def test_every_route_but_login_needs_a_session(desk: Desk) -> None:
+    ids = await _newsroom_ids(desk)
+    for method, pattern, _, name, role in ROUTES:
+        url = _url(pattern, ids)
+        response = await desk.client.request(method, url, data={}, allow_redirects=False)
+        if role == PUBLIC:
+            assert name in ("login_form", "login"), name
+            continue
+        if method == "GET":
+            assert response.status == 303, url
+            assert response.headers["Location"].startswith("/login?next="), url
+        else:
+            assert response.status == 401, (method, url)
+
+
+@pytest.mark.parametrize("token", [None, "", "forged"])
+async def test_every_form_refuses_a_missing_or_wrong_csrf_token(
+    desk: Desk, token: str | None
+) -> None:
+    ids = await _newsroom_ids(desk)
+    await add_editor(desk.db, "root", EditorRole.ADMIN)
+    assert await desk.login("root") == 303
+    data = {} if token is None else {"csrf_token": token}
+    posts = [(pattern, name) for method, pattern, _, name, _ in ROUTES if method == "POST"]
+    assert len(posts) >= 7
+    for pattern, name in posts:
+        url = _url(pattern, ids)
+        form = {**data, "username": "root", "password": PASSWORD, "claim_reviewed": "changed"}
+        response = await desk.client.post(url, data=form, allow_redirects=False)
+        assert response.status == 403, name
+    async with desk.db.session() as session:
+        assert (await session.exec(select(AuditEvent))).all() == []
+        claim = await session.get_one(Claim, ids["claim_id"])
+        fact_check = await session.get_one(FactCheck, ids["fact_check_id"])
+    assert claim.status == ClaimStatus.NEW
+    assert fact_check.claim_reviewed != "changed"
+    assert (await desk.client.get("/", allow_redirects=False)).status == 200  # still logged in
+
+
+# The least role of every route, written out here rather than read from ROUTES, so that
+# loosening a rule in dashboard/routes.py fails this test (and a new route must be added).
+LEAST_ROLE = {
+    "logout": "viewer",
+    "queue": "viewer",
+    "queue_rows": "viewer",
+    "claim": "viewer",
+    "fact_checks": "viewer",
+    "fact_check": "viewer",
+    "stats": "viewer",
+    "stats_csv": "viewer",
+    "claims_csv": "viewer",
+    "claim_action": "editor",
+    "import_fact_checks": "editor",
+    "edit_fact_check": "editor",
+    "editors": "admin",
+    "create_editor": "admin",
+    "change_editor": "admin",
+}
+
+
+@pytest.mark.parametrize("role", list(EditorRole))
+async def test_each_role_reaches_exactly_the_routes_it_may(desk: Desk, role: EditorRole) -> None:
+    assert {name for *_, name, needed in ROUTES if needed != PUBLIC} == set(LEAST_ROLE)
+    ids = await _newsroom_ids(desk)
+    await add_editor(desk.db, f"a-{role.value}", role)
+    assert await desk.login(f"a-{role.value}") == 303
+    for method, pattern, _, name, needed in ROUTES:
+        if needed == PUBLIC:
+            continue
+        url = _url(pattern, ids)
+        allowed = ROLE_RANK[role.value] >= ROLE_RANK[LEAST_ROLE[name]]
+        if method == "GET":
+            response = await desk.client.get(url, allow_redirects=False)
+            assert response.status == (200 if allowed else 403), (role, url)
+        elif not allowed:
+            assert await desk.post(url, {"claim_reviewed": "changed"}) == 403, (role, name)
+    async with desk.db.session() as session:
+        assert (await session.exec(select(AuditEvent))).all() == []
