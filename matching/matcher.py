@@ -29,9 +29,11 @@ from matching.normalize import tokenize
 __all__ = [
     "CLAIM_THRESHOLDS",
     "FACT_CHECK_THRESHOLDS",
+    "FEATURE_NAMES",
     "Candidate",
     "Decision",
     "Document",
+    "Features",
     "Matcher",
     "Thresholds",
     "document_text",
@@ -55,11 +57,11 @@ class Thresholds:
 
 
 # Calibrated on CheckThat! 2021 2A train (docs/MATCHING.md); configurable in settings.
-FACT_CHECK_THRESHOLDS = Thresholds(reply=0.90, ask=0.50)
+FACT_CHECK_THRESHOLDS = Thresholds(reply=0.87, ask=0.17)
 CLAIM_THRESHOLDS = Thresholds(reply=0.80, ask=0.55)
 
-# Logistic weights: bias, semantic, query coverage, document coverage (docs/MATCHING.md).
-WEIGHTS = (-9.0, 8.0, 4.0, 2.0)
+# Logistic weights: bias, then one per FEATURE_NAMES (bench/calibrate_matcher.py).
+WEIGHTS = (-7.445, -0.840, 22.744, 4.178, 5.107, 6.352)
 CANDIDATES_PER_INDEX = 50
 
 
@@ -90,16 +92,26 @@ _TWEET_NOISE = re.compile(
     r"—\s*[^—\n]{0,80}\(@\w+\)\s*\w+ \d{1,2}, \d{4}\s*$",
     re.IGNORECASE,
 )
+_TAG = re.compile(r"(?<!\w)[#@](\w+)")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)")
 
 
 def query_text(text: str) -> str:
-    """A tip as it is encoded: link shorteners and embed trailers (no meaning) removed."""
-    return " ".join(_TWEET_NOISE.sub(" ", text).split())
+    """A tip as it is matched: link shorteners and embed trailers removed, #HashTags split.
+
+    ``#AustralianFires`` becomes "Australian Fires", so that both indexes see the words.
+    """
+    text = _TWEET_NOISE.sub(" ", text)
+    text = _TAG.sub(lambda m: _CAMEL.sub(" ", m.group(1)), text)
+    return " ".join(text.split())
 
 
 def document_text(doc: Document) -> str:
-    """The text encoded for a document: what the stored vector must be computed from."""
-    return doc.text if not doc.title else f"{doc.title}. {doc.text}"
+    """The text a document is indexed and encoded from (its stored vector must match).
+
+    Cleaned like a tip, so that a claim's vector (its first tip's) is the same either way.
+    """
+    return query_text(doc.text if not doc.title else f"{doc.title}. {doc.text}")
 
 
 def _sigmoid(x: float) -> float:
@@ -111,22 +123,43 @@ def _coverage(weights: dict[str, float], other: Collection[str]) -> float:
     return sum(w for term, w in weights.items() if term in other) / total if total else 0.0
 
 
+def _margins(values: dict[Hashable, float]) -> dict[Hashable, float]:
+    """Each value minus the best of the others (the runner-up's for the best; 0 if alone)."""
+    ranked = sorted(values.values(), reverse=True)
+    best, second = (ranked + [0.0, 0.0])[:2]
+    return {key: value - (second if value == best else best) for key, value in values.items()}
+
+
+FEATURE_NAMES = (
+    "semantic",
+    "semantic_margin",
+    "bm25_share",
+    "query_coverage",
+    "document_coverage",
+)
+
+
 @dataclass(frozen=True)
 class Features:
-    """What the calibrated score is computed from."""
+    """What the calibrated score is computed from, for one query and one candidate.
 
-    semantic: float
-    query_coverage: float
-    document_coverage: float
+    The margin compares the candidate with the rest of its pool, as a ratio test does: a
+    document far ahead of the others is likelier the one than an equally similar one among
+    look-alikes, and the best of a pool that lacks the right answer is rarely far ahead.
+    """
+
+    semantic: float  # cosine of the sentence vectors (negatives as 0)
+    semantic_margin: float  # semantic minus the best semantic among the other candidates
+    bm25_share: float  # BM25 over the best BM25 in the pool (0..1)
+    query_coverage: float  # IDF-weighted share of the tip's words found in the document
+    document_coverage: float  # IDF-weighted share of the document's words found in the tip
+
+    def values(self) -> tuple[float, ...]:
+        return tuple(getattr(self, name) for name in FEATURE_NAMES)
 
     def score(self) -> float:
-        bias, semantic, query, document = WEIGHTS
-        return _sigmoid(
-            bias
-            + semantic * self.semantic
-            + query * self.query_coverage
-            + document * self.document_coverage
-        )
+        bias, *weights = WEIGHTS
+        return _sigmoid(bias + sum(w * v for w, v in zip(weights, self.values(), strict=True)))
 
 
 class Matcher:
@@ -164,15 +197,30 @@ class Matcher:
         self._lexical.remove(doc_id)
         self._vectors.remove(doc_id)
 
+    def embed_query(self, text: str) -> np.ndarray:
+        """The vector of a tip, computed from the same cleaned text the lexical side sees."""
+        return self.embed([query_text(text)])[0]
+
     def features(self, text: str, vector: np.ndarray | None = None) -> dict[Hashable, Features]:
-        """Candidate documents for a query with their features (for ranking and calibration)."""
-        cleaned = query_text(text)
-        query_vector = vector if vector is not None else self.embed([cleaned])[0]
-        tokens = tokenize(cleaned)
-        ids = {doc_id for doc_id, _ in self._lexical.search(tokens, CANDIDATES_PER_INDEX)}
+        """Candidate documents for a query with their features (for ranking and calibration).
+
+        Candidates are the union of the best of each index, so a translation (no shared
+        words) and a near-copy in a language the encoder does not know both get a chance.
+        """
+        query_vector = vector if vector is not None else self.embed_query(text)
+        tokens = tokenize(query_text(text))
+        bm25 = dict(self._lexical.search(tokens, CANDIDATES_PER_INDEX))
+        similar: dict[Hashable, float] = {}
         if np.any(query_vector):
-            found = self._vectors.search(query_vector, CANDIDATES_PER_INDEX)
-            ids.update(doc_id for doc_id, _ in found)
+            similar = dict(self._vectors.search(query_vector, CANDIDATES_PER_INDEX))
+        ids = bm25.keys() | similar.keys()
+        for doc_id in ids - bm25.keys():
+            bm25[doc_id] = self._lexical.score(tokens, doc_id)
+        for doc_id in ids - similar.keys():
+            similar[doc_id] = self._vectors.similarity(doc_id, query_vector)
+        best_bm25 = max(bm25.values(), default=0.0) or 1.0
+        semantic = {doc_id: max(similar[doc_id], 0.0) for doc_id in ids}
+        margins = _margins(semantic)
         query_terms = set(tokens)
         query_weights = {term: self._lexical.idf(term) for term in query_terms}
         features = {}
@@ -180,7 +228,9 @@ class Matcher:
             doc_terms = self._lexical.terms(doc_id)
             doc_weights = {term: self._lexical.idf(term) for term in doc_terms}
             features[doc_id] = Features(
-                semantic=max(self._vectors.similarity(doc_id, query_vector), 0.0),
+                semantic=semantic[doc_id],
+                semantic_margin=margins[doc_id],
+                bm25_share=bm25[doc_id] / best_bm25,
                 query_coverage=_coverage(query_weights, doc_terms.keys()),
                 document_coverage=_coverage(doc_weights, query_terms),
             )

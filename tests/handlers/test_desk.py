@@ -34,7 +34,7 @@ VIEWER = 501
 STRANGER = 666
 FACT_CHECK_URL = "https://example.org/fc/banks"
 RUMOUR = "All <b>banks</b> close on Monday for two weeks, withdraw your money now!"
-OTHER_RUMOUR = "Ab Montag schließen alle Sparkassen für zwei Wochen, hebt jetzt euer Geld ab!"
+OTHER_RUMOUR = "Das Leitungswasser in Köln ist seit gestern vergiftet, kocht es ab oder kauft Flaschen!"
 NOW = AlertPolicy(edit_every=timedelta(0))
 FAST = DeliveryLimits(messages_per_second=500, seconds_per_chat=0.01, idle_seconds=0.02)
 
@@ -275,7 +275,8 @@ async def test_non_editors_get_only_a_polite_refusal_anywhere(desk: TipLine) -> 
     emu.push_update(emu.callback_query(STRANGER, alert, alert_button(alert, "Reject")))
     [answer] = await emu.wait_for("answerCallbackQuery")
     assert answer.params["show_alert"] in (True, "true")
-    assert "only for the newsroom's editors" in answer.params["text"]
+    # The stranger's Telegram app now speaks German (their /queue above said so).
+    assert answer.params["text"] == "Entschuldigung, dieser Befehl ist nur für die Redaktion."
 
     assert len(emu.sent_messages(STRANGER)) == 1
     assert len(emu.sent_messages(NEWSROOM)) == 2  # the alert and the refusal
@@ -332,20 +333,20 @@ async def test_queue_claim_stats_reject_and_reopen_commands(desk: TipLine) -> No
     await desk.send(emu.private_message(802, RUMOUR))
     await desk.send(emu.private_message(803, OTHER_RUMOUR, language_code="de"))
     async with desk.newsroom.db.session() as session:
-        banks, sparkassen = (await session.exec(select(Claim.id).order_by(Claim.id))).all()
+        banks, water = (await session.exec(select(Claim.id).order_by(Claim.id))).all()
 
     queue = await _editor_says(desk, "/queue")
-    assert queue.index(f"#{banks}") < queue.index(f"#{sparkassen}")
+    assert queue.index(f"#{banks}") < queue.index(f"#{water}")
     assert f"#{banks}" not in await _editor_says(desk, "/queue de")
     detail = await _editor_says(desk, f"/claim {banks}")
     assert "2 forwards from 2 people" in detail
     assert "2 waiting for a verdict" in detail
     assert "Reason: spam" not in detail
 
-    assert "rejected" in await _editor_says(desk, f"/reject {sparkassen} spam")
-    assert "reopen it first" in await _editor_says(desk, f"/assign {sparkassen}")
-    assert "now new" in await _editor_says(desk, f"/reopen {sparkassen}")
-    assert "assigned to tg:500" in await _editor_says(desk, f"/assign {sparkassen}")
+    assert "rejected" in await _editor_says(desk, f"/reject {water} spam")
+    assert "reopen it first" in await _editor_says(desk, f"/assign {water}")
+    assert "now new" in await _editor_says(desk, f"/reopen {water}")
+    assert "assigned to tg:500" in await _editor_says(desk, f"/assign {water}")
     assert "There is no claim #999" in await _editor_says(desk, "/claim 999")
     assert "Usage: /merge N M" in await _editor_says(desk, "/merge 1")
     stats = await _editor_says(desk, "/stats")
