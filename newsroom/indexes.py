@@ -9,6 +9,7 @@ the event loop never waits on numpy and the indexes are never read while they ar
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from matching import (
     CLAIM_THRESHOLDS,
@@ -26,7 +28,9 @@ from matching import (
     Encoder,
     Matcher,
     Thresholds,
+    document_text,
 )
+from storage import claims
 from storage.claims import OPEN_STATUSES
 from storage.db import Database
 from storage.models import Claim, FactCheck
@@ -97,6 +101,7 @@ class MatchingIndexes:
         self._claim_cursor: tuple[datetime, int] | None = None
         self.loaded = False
         self.filing_lock = asyncio.Lock()
+        self._newest_claim_id = 0
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
@@ -106,7 +111,7 @@ class MatchingIndexes:
         return await self._run(self._match, text, language, top_k)
 
     def _match(self, text: str, language: str | None, top_k: int) -> Matches:
-        vector = self.encoder.encode([text])[0]
+        vector = self.fact_checks.embed_query(text)
         return Matches(
             claims=self.claims.search(text, lang=language, vector=vector, top_k=top_k),
             fact_checks=self.fact_checks.search(text, lang=language, vector=vector, top_k=top_k),
@@ -118,7 +123,25 @@ class MatchingIndexes:
         """Index a claim this worker just created (other workers pick it up on refresh)."""
         if claim.status not in OPEN_STATUSES:
             return
-        await self._run(self.claims.add, [claim_document(claim, self.encoder.dim)])
+        await self._run(self._apply_claims, [claim])
+
+    async def rematch_with_new_claims(
+        self, session: AsyncSession, matches: Matches, text: str, language: str | None
+    ) -> Matches:
+        """Index claims other workers created since we last looked, and match them too.
+
+        Called with the cross-worker filing lock held (``storage.claims.lock_claim_filing``):
+        claims are then created one at a time in id order, so "newer than the newest id we
+        know" misses none, and two workers' simultaneous first forwards make one claim.
+        """
+        newer = await claims.open_claims_after(session, self._newest_claim_id)
+        if not newer:
+            return matches
+        await self._run(self._apply_claims, newer)
+        found = await self._run(
+            lambda: self.claims.search(text, lang=language, vector=matches.vector, top_k=5)
+        )
+        return dataclasses.replace(matches, claims=found)
 
     async def remove_claim(self, claim_id: int) -> None:
         await self._run(self.claims.remove, claim_id)
@@ -186,6 +209,7 @@ class MatchingIndexes:
         self.fact_checks.add([fact_check_document(row, self.encoder.dim) for row in rows])
 
     def _apply_claims(self, rows: list[Claim]) -> None:
+        self._newest_claim_id = max([self._newest_claim_id, *(c.id or 0 for c in rows)])
         for claim in rows:
             if claim.status not in OPEN_STATUSES:
                 self.claims.remove(claim.id)
@@ -206,7 +230,7 @@ class MatchingIndexes:
             missing = [row for row in missing if row.status in OPEN_STATUSES]
         if not missing:
             return
-        texts = [as_document(row, self.encoder.dim).text for row in missing]
+        texts = [document_text(as_document(row, self.encoder.dim)) for row in missing]
         vectors = await self._run(self.encoder.encode, texts)
         for row, vector in zip(missing, vectors, strict=True):
             row.embedding, row.embedding_model = vector_to_bytes(vector), self.encoder.name

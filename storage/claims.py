@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -104,6 +104,34 @@ async def iter_open_claims(session: AsyncSession, *, batch: int = 1000) -> Async
         for claim in rows:
             yield claim
         last_id = rows[-1].id or last_id
+
+
+# Any constant will do, as long as nothing else in the database takes the same advisory lock.
+_FILING_LOCK_KEY = 0x7469706C696E65  # "tipline"
+
+
+async def lock_claim_filing(session: AsyncSession) -> None:
+    """Serialise filing tips under claims across every worker, until this transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: a write that changes nothing takes
+    the database's single write lock now rather than at the first real write, which would be
+    after this filing read which claims exist.
+    """
+    if session.bind.dialect.name == "postgresql":
+        lock = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_FILING_LOCK_KEY)
+    else:
+        lock = text("UPDATE claim SET id = id WHERE 1 = 0")
+    await session.exec(lock)
+
+
+async def open_claims_after(session: AsyncSession, claim_id: int) -> list[Claim]:
+    """Open claims newer than ``claim_id``: those other workers created since we last looked."""
+    statement = (
+        select(Claim)
+        .where(col(Claim.status).in_(OPEN_STATUSES), col(Claim.id) > claim_id)
+        .order_by(col(Claim.id))
+    )
+    return list((await session.exec(statement)).all())
 
 
 async def lock_claim(session: AsyncSession, claim_id: int) -> Claim | None:

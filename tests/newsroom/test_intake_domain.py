@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlmodel import select
 
@@ -43,6 +45,27 @@ async def test_a_second_worker_sees_claims_the_first_created(
     assert claim.embedding_model == encoder.name
     first.close()
     second.close()
+
+
+async def test_two_workers_given_a_new_rumour_at_once_make_one_claim(
+    database: Database, encoder: Encoder
+) -> None:
+    # Two workers: two indexes, neither knowing the other's claims until it files.
+    workers = [MatchingIndexes(encoder), MatchingIndexes(encoder)]
+    for worker in workers:
+        await worker.refresh(database)
+    results = await asyncio.gather(
+        *(
+            receive_tip(database, worker, _tip(10 + n, text), IntakePolicy())
+            for n, (worker, text) in enumerate(zip(workers, (BANKS, BANKS_DE), strict=True))
+        )
+    )
+    assert results[0].claim_id == results[1].claim_id
+    async with database.session() as session:
+        claim = (await session.exec(select(Claim))).one()
+    assert (claim.tip_count, claim.reporter_count) == (2, 2)
+    for worker in workers:
+        worker.close()
 
 
 async def test_a_restarted_worker_loads_stored_vectors_without_re_encoding(
