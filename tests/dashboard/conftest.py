@@ -1,13 +1,24 @@
 """The dashboard on the real server app (``bot.server.build_web_app``), driven by aiohttp's
-test client, with real rows in SQLite and PostgreSQL."""
+test client (and, in test_browser.py, by headless Chromium), with real rows in SQLite and
+PostgreSQL.
+
+The browser is Debian's ``chromium`` package driven by Playwright; Playwright's own browser
+downloads are never used. Without it the browser tests skip locally, naming the package; with
+``TIPLINE_TEST_REQUIRE_BROWSER=1`` (as CI sets) they fail instead.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -22,6 +33,21 @@ from storage.db import Database
 from storage.models import EditorRole, FactCheck
 from storage.types import utcnow
 
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+REQUIRE_BROWSER = os.environ.get("TIPLINE_TEST_REQUIRE_BROWSER") == "1"
 PASSWORD = "correct horse battery staple"
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
 SENDER_ID = 987_654_321_123
@@ -77,6 +103,32 @@ async def desk(database: Database, encoder: Encoder) -> AsyncIterator[Desk]:
     yield Desk(client, newsroom)
     await client.close()
     indexes.close()
+
+
+def _browser_missing() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright is not installed (pip install -e '.[dev]')"
+    if not CHROMIUM.exists():
+        return f"no {CHROMIUM}: install Debian's chromium package (apt-get install chromium)"
+    return None
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """One headless Chromium for the run; each test opens its own context (cookies apart)."""
+    missing = _browser_missing()
+    if missing is not None:
+        if REQUIRE_BROWSER:
+            pytest.fail(f"the browser tests are required but cannot run: {missing}")
+        pytest.skip(missing)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
+        )
+        yield browser
+        await browser.close()
 
 
 async def add_editor(db: Database, username: str, role: EditorRole = EditorRole.EDITOR) -> int:
