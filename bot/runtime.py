@@ -22,6 +22,7 @@ from bot.webhook import add_webhook_route
 from matching import CLAIM_THRESHOLDS, FACT_CHECK_THRESHOLDS, Thresholds, load_encoder
 from newsroom.context import Newsroom
 from newsroom.fetch import Fetcher
+from newsroom.images import PictureReader
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IntakePolicy
 from newsroom.retention import remove_expired_sender_links
@@ -67,6 +68,7 @@ async def open_newsroom(
             ),
             retention_days=settings.retention_days,
             name=name,
+            pictures=PictureReader(db, indexes),
         )
     finally:
         indexes.close()
@@ -167,6 +169,8 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
     try:
         async with application:
             await application.start()
+            if newsroom.pictures is not None:
+                newsroom.pictures.start()
             if webhook:
                 await application.bot.set_webhook(
                     settings.webhook_url or "",
@@ -196,6 +200,8 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
                 receiving.cancel()
             await site.stop()  # webhook deliveries now fail over to other workers or retry
             await processing
+            if newsroom.pictures is not None:
+                await newsroom.pictures.stop()  # finishes the pictures queued, within limits
             await application.stop()
     finally:
         for task in (refresher, receiving, *scheduled, *sending):

@@ -131,6 +131,13 @@ def intake_reply(tr: Translator, result: IntakeResult) -> tuple[str, InlineKeybo
             ]
         )
         return text, buttons
+    if result.kind == "queued" and result.unreadable_picture:
+        text = tr.gettext(
+            "Thank you! I could not read any text in this picture, and nobody has sent it to "
+            "us before. Our editors will look at it, and I will tell you when they publish a "
+            "verdict."
+        )
+        return escape(text), None
     if result.kind == "queued":
         text = " ".join(
             [
@@ -142,9 +149,27 @@ def intake_reply(tr: Translator, result: IntakeResult) -> tuple[str, InlineKeybo
             ]
         )
         return escape(text), None
+    if result.kind == "refused":
+        return escape(picture_refused(tr, result.refusal)), None
     if result.kind == "rate_limited":
         return escape(rate_limited(tr)), None
     return escape(nothing_to_check(tr)), None
+
+
+def picture_refused(tr: Translator, reason: str | None) -> str:
+    """Why a picture could not be read, and what to send instead."""
+    if reason == "too_large":
+        why = tr.gettext("This file is too large for me to open (the limit is 10 MB).")
+    else:
+        why = tr.gettext("I could not open this file as a picture.")
+    return " ".join(
+        [
+            why,
+            tr.gettext(
+                "Please send a screenshot of the post as a photo, or paste its text or link."
+            ),
+        ]
+    )
 
 
 def rate_limited(tr: Translator) -> str:

@@ -14,7 +14,7 @@ from telegram import (
 )
 from telegram.ext import ContextTypes
 
-from handlers import replies
+from handlers import pictures, replies
 from handlers.common import HTML, newsroom_of, translator_for
 from handlers.i18n import pick_language, translator
 from newsroom.intake import (
@@ -66,7 +66,7 @@ def _media(message: Message) -> tuple[str | None, str | None, str | None]:
     return None, None, None
 
 
-def incoming_tip(update: Update) -> IncomingTip:
+def incoming_tip(update: Update, *, read_pictures: bool = False) -> IncomingTip:
     """Read a private message into the newsroom's terms."""
     message = update.effective_message
     user = update.effective_user
@@ -83,18 +83,22 @@ def incoming_tip(update: Update) -> IncomingTip:
         media_file_unique_id=unique_id,
         forward=_forward_origin(message),
         received_at=message.date.astimezone(UTC),
+        picture_to_read=read_pictures and pictures.has_picture(message),
     )
 
 
 async def tip(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Records the tip and replies: a verdict, a question, or "we'll look at it"."""
     newsroom = newsroom_of(context)
-    result = await receive_tip(newsroom.db, newsroom.indexes, incoming_tip(update), newsroom.policy)
+    incoming = incoming_tip(update, read_pictures=newsroom.pictures is not None)
+    result = await receive_tip(newsroom.db, newsroom.indexes, incoming, newsroom.policy)
     if result.kind == "repeat":
         return
     tr = await translator_for(update, context)
-    text, buttons = replies.intake_reply(tr, result)
-    await update.effective_message.reply_text(text, reply_markup=buttons, **HTML)
+    if result.kind != "reading":  # a picture without caption is answered once it is read
+        text, buttons = replies.intake_reply(tr, result)
+        await update.effective_message.reply_text(text, reply_markup=buttons, **HTML)
+    await pictures.read_later(update, context, result, tr)
 
 
 async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

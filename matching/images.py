@@ -11,6 +11,7 @@ when both coarse ones are. Thresholds and their measurements: docs/IMAGES.md.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -26,6 +27,7 @@ __all__ = [
     "PictureHash",
     "dhash",
     "fine_phash",
+    "nearest_copy",
     "ocr_languages",
     "phash",
     "picture_hash",
@@ -109,6 +111,28 @@ class PictureHash:
         if fine <= FINE_THRESHOLD:
             return True
         return not text_heavy and coarse_p <= PHASH_THRESHOLD and coarse_d <= DHASH_THRESHOLD
+
+
+def nearest_copy(
+    wanted: PictureHash, candidates: Sequence[tuple[int, str, bool]], *, text_heavy: bool
+) -> int | None:
+    """The owner of the nearest candidate (owner, stored hex, text-heavy) that is a copy of
+    ``wanted`` by :meth:`PictureHash.same_picture`'s rules, nearest by fine distance.
+
+    Reads only the parts of each stored hash it needs: this runs over every picture of
+    every live claim.
+    """
+    best: tuple[int, int] | None = None
+    for owner, stored, heavy in candidates:
+        fine = (wanted.fine ^ int(stored[32:], 16)).bit_count()
+        same = fine <= FINE_THRESHOLD or (
+            not (text_heavy or heavy)
+            and (wanted.phash ^ int(stored[:16], 16)).bit_count() <= PHASH_THRESHOLD
+            and (wanted.dhash ^ int(stored[16:32], 16)).bit_count() <= DHASH_THRESHOLD
+        )
+        if same and (best is None or fine < best[0]):
+            best = (fine, owner)
+    return best[1] if best else None
 
 
 def _bits(flags: np.ndarray) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from newsroom.images import PictureReader
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IntakePolicy
 from storage.db import Database
@@ -18,3 +19,5 @@ class Newsroom:
     policy: IntakePolicy = field(default_factory=IntakePolicy)
     retention_days: int = 90
     name: str = "the newsroom"
+    # Reads pictures in the background; None leaves pictures to their caption and file id.
+    pictures: PictureReader | None = None

@@ -7,16 +7,18 @@ published fact-checks, decide the reply, subscribe the sender when the claim is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from matching import content_hash, detect_language, extract_links, normalize_text, simhash, tokenize
+from matching.images import PictureHash, nearest_copy
 from newsroom.indexes import Matches, MatchingIndexes, vector_to_bytes
-from storage import claims, subscriptions, tips
+from storage import claims, pictures, subscriptions, tips
 from storage.db import Database
 from storage.models import Claim, ClaimStatus, FactCheck, MatchFeedback, Tip
 from storage.reporters import get_reporter, touch_reporter
@@ -27,20 +29,27 @@ __all__ = [
     "IncomingTip",
     "IntakePolicy",
     "IntakeResult",
+    "PictureReading",
     "TipNotFoundError",
     "VerdictCard",
+    "receive_picture",
     "receive_tip",
     "record_match_answer",
 ]
 
 log = logging.getLogger(__name__)
 
-ReplyKind = Literal["verdict", "ask", "queued", "rate_limited", "empty", "repeat"]
+ReplyKind = Literal[
+    "verdict", "ask", "queued", "rate_limited", "empty", "repeat", "reading", "refused"
+]
 
 # A tip's text is capped where it is stored; Telegram allows 4096 characters (1024 for captions).
 MAX_TIP_CHARS = 10_000
 # Below this, nothing can be matched: an editor reads it as one more anonymous forward.
 MIN_MATCHABLE_CHARS = 3
+# A picture with this much OCR text is a picture of text: its coarse hashes cannot tell it
+# from another screenshot, so only its fine hash (and its text) may join it to a claim.
+TEXT_HEAVY_CHARS = 20
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,9 @@ class IncomingTip:
     media_file_unique_id: str | None = None
     forward: ForwardOrigin | None = None
     received_at: datetime = field(default_factory=utcnow)
+    # The picture will be read in the background (newsroom.images): without a caption the
+    # tip is recorded now and filed, and answered, once the picture is read.
+    picture_to_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,22 @@ class IntakeResult:
     score: float | None = None
     other_senders: int = 0
     language: str = "und"
+    # Queued although its picture was read: no text in it, and nobody sent it before.
+    unreadable_picture: bool = False
+    # Why a picture was refused (newsroom.images.RefusalReason), for kind="refused".
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class PictureReading:
+    """What the picture reader made of a tip's picture: its text and hash, or a refusal."""
+
+    ocr_text: str = ""
+    picture_hash: str | None = None
+    refused: str | None = None
+    # False when OCR could not run: the picture may be a screenshot, so only its fine hash
+    # may join it to another (docs/IMAGES.md).
+    ocr_ran: bool = True
 
 
 async def receive_tip(
@@ -146,14 +174,20 @@ async def receive_tip(
         if len(normalized) < MIN_MATCHABLE_CHARS and not tip.media_file_unique_id:
             await tips.update_tip(session, stored, reply_kind="empty")
             return IntakeResult(kind="empty", tip_id=stored.id, language=language)
+        if len(normalized) < MIN_MATCHABLE_CHARS and tip.picture_to_read:
+            await tips.update_tip(session, stored, reply_kind="reading")
+            return IntakeResult(kind="reading", tip_id=stored.id, language=language)
         reporter_id, tip_id = reporter.id, stored.id
 
     matches = (
         await indexes.match(text, language) if len(normalized) >= MIN_MATCHABLE_CHARS else None
     )
-    # One claim-filing at a time in this process: two simultaneous forwards of a new rumour
-    # make one claim, not two. Across workers: docs/ARCHITECTURE.md.
+    # One claim-filing at a time, in this process and across workers: two simultaneous
+    # forwards of a new rumour make one claim, not two (docs/ARCHITECTURE.md).
     async with indexes.filing_lock, db.session() as session:
+        await claims.lock_claim_filing(session)
+        if matches is not None:
+            matches = await indexes.rematch_with_new_claims(session, matches, text, language)
         stored = await session.get_one(Tip, tip_id)
         claim, joined = await _file_under_claim(session, stored, matches, language)
         new_reporter = not await tips.reporter_sent_to_claim(
@@ -212,18 +246,25 @@ async def _file_under_claim(
     tip: Tip,
     matches: Matches | None,
     language: str,
+    *,
+    picture_claim_id: int | None = None,
+    picture_fact_check_id: int | None = None,
+    canonical_text: str | None = None,
 ) -> tuple[Claim, bool]:
     """The claim this tip belongs to, and whether it already existed.
 
-    Identical text and the very same media file are certain; otherwise the nearest open claim
-    joins only above the clustering threshold. A new claim is answered at birth when a
-    published fact-check matches with certainty.
+    Identical text, the very same media file and a copy of the same picture are certain;
+    otherwise the nearest open claim joins only above the clustering threshold. A new claim
+    is answered at birth when a published fact-check matches with certainty (its text, or the
+    picture it debunks).
     """
     claim_id = (
         await tips.claim_with_same_text(session, tip.content_hash) if tip.content_hash else None
     )
     if claim_id is None and tip.media_file_unique_id:
         claim_id = await tips.claim_with_same_media(session, tip.media_file_unique_id)
+    if claim_id is None:
+        claim_id = picture_claim_id
     if claim_id is None and matches and matches.claims and matches.claims[0].decision == "reply":
         claim_id = int(matches.claims[0].id)
     claim = await claims.get_claim(session, claim_id) if claim_id is not None else None
@@ -232,15 +273,18 @@ async def _file_under_claim(
 
     fields: dict[str, object] = {}
     best = matches.fact_checks[0] if matches and matches.fact_checks else None
-    if best is not None and best.decision == "reply":
+    answer = picture_fact_check_id
+    if answer is None and best is not None and best.decision == "reply":
+        answer = int(best.id)
+    if answer is not None:
         fields = {
             "status": ClaimStatus.ANSWERED,
-            "fact_check_id": int(best.id),
+            "fact_check_id": answer,
             "answered_at": tip.received_at,
         }
     claim = await claims.create_claim(
         session,
-        canonical_text=tip.text or f"[{tip.media_kind or 'media'}]",
+        canonical_text=canonical_text or tip.text or f"[{tip.media_kind or 'media'}]",
         language=language if language != "und" else None,
         content_hash=tip.content_hash,
         simhash=tip.simhash,
@@ -254,12 +298,22 @@ async def _file_under_claim(
 
 
 async def _decide_reply(
-    session: AsyncSession, tip: Tip, claim: Claim, matches: Matches | None, language: str
+    session: AsyncSession,
+    tip: Tip,
+    claim: Claim,
+    matches: Matches | None,
+    language: str,
+    *,
+    picture_fact_check_id: int | None = None,
 ) -> IntakeResult:
     others = max(claim.reporter_count - 1, 0)
     base = {"tip_id": tip.id, "claim_id": claim.id, "other_senders": others, "language": language}
     if claim.status == ClaimStatus.ANSWERED and claim.fact_check_id is not None:
         fact_check = await session.get(FactCheck, claim.fact_check_id)
+        if fact_check is not None:
+            return IntakeResult(kind="verdict", fact_check=VerdictCard.of(fact_check), **base)
+    if picture_fact_check_id is not None:
+        fact_check = await session.get(FactCheck, picture_fact_check_id)
         if fact_check is not None:
             return IntakeResult(kind="verdict", fact_check=VerdictCard.of(fact_check), **base)
     best = matches.fact_checks[0] if matches and matches.fact_checks else None
@@ -274,6 +328,159 @@ async def _decide_reply(
         )
     kind: ReplyKind = "verdict" if best.decision == "reply" else "ask"
     return IntakeResult(kind=kind, fact_check=VerdictCard.of(fact_check), score=best.score, **base)
+
+
+async def receive_picture(
+    db: Database, indexes: MatchingIndexes, tip_id: int, reading: PictureReading
+) -> IntakeResult | None:
+    """Store what a tip's picture says and shows, file the tip by it, and decide the reply.
+
+    A tip that waited for its picture (``reading``) is filed now and always gets an answer:
+    a verdict, a question, queued (saying so when the picture held no text and matched
+    nothing), or a refusal. A tip its caption already answered stays under its claim and
+    gets a second message only for a verdict the caption did not find; otherwise ``None``.
+    """
+    async with db.session() as session:
+        stored = await session.get(Tip, tip_id)
+        if stored is None or stored.reporter_id is None:
+            return None  # forgotten (/forget) while its picture was read
+        waiting = stored.reply_kind == "reading"
+        if reading.refused:
+            if not waiting:
+                return None
+            await tips.update_tip(session, stored, reply_kind="refused")
+            language = stored.language or "und"
+            return IntakeResult(
+                kind="refused", tip_id=tip_id, language=language, refusal=reading.refused
+            )
+        text = "\n".join(part for part in (stored.text, reading.ocr_text) if part)
+        text = text[:MAX_TIP_CHARS]
+        normalized = normalize_text(text)
+        fallback = stored.language if stored.language not in (None, "und") else None
+        language = detect_language(normalized, fallback=fallback) if waiting else fallback
+        language = language or "und"
+        text_heavy = len(reading.ocr_text) >= TEXT_HEAVY_CHARS or not reading.ocr_ran
+        picture_claim_id, picture_fact_check_id = await _same_picture(
+            session, reading.picture_hash, tip_id=tip_id, text_heavy=text_heavy
+        )
+        fields: dict[str, object] = {
+            "ocr_text": reading.ocr_text or None,
+            "image_hash": reading.picture_hash,
+        }
+        if waiting and normalized:
+            fields |= {
+                "normalized_text": normalized,
+                "language": language,
+                "content_hash": content_hash(normalized),
+                "simhash": simhash(tokenize(normalized)),
+            }
+        await tips.update_tip(session, stored, **fields)
+        reporter_id, received_at = stored.reporter_id, stored.received_at
+        if not waiting and stored.reply_kind in ("verdict", "confirmed"):
+            return None
+
+    matches = (
+        await indexes.match(text, language) if len(normalized) >= MIN_MATCHABLE_CHARS else None
+    )
+    if not waiting:
+        return await _verdict_from_picture(db, tip_id, matches, picture_fact_check_id, language)
+    async with indexes.filing_lock, db.session() as session:
+        stored = await session.get_one(Tip, tip_id)
+        claim, joined = await _file_under_claim(
+            session,
+            stored,
+            matches,
+            language,
+            picture_claim_id=picture_claim_id,
+            picture_fact_check_id=picture_fact_check_id,
+            canonical_text=text,
+        )
+        new_reporter = not await tips.reporter_sent_to_claim(
+            session, reporter_id, claim.id, excluding_tip_id=tip_id
+        )
+        claim = await claims.count_tip_in_claim(
+            session, claim.id, at=received_at, new_reporter=new_reporter, language=language
+        )
+        result = await _decide_reply(
+            session, stored, claim, matches, language, picture_fact_check_id=picture_fact_check_id
+        )
+        if result.kind in ("queued", "ask"):
+            await subscriptions.subscribe(session, reporter_id, claim.id)
+        await tips.update_tip(
+            session,
+            stored,
+            claim_id=claim.id,
+            reply_kind=result.kind,
+            match_score=result.score,
+            fact_check_id=result.fact_check.fact_check_id if result.fact_check else None,
+        )
+    if not joined:
+        await indexes.add_claim(claim)
+    log.info("picture tip %s filed under claim %s: %s", tip_id, claim.id, result.kind)
+    if result.kind == "queued" and reading.picture_hash and not reading.ocr_text and not joined:
+        return replace(result, unreadable_picture=True)
+    return result
+
+
+async def _same_picture(
+    session: AsyncSession, picture: str | None, *, tip_id: int, text_heavy: bool
+) -> tuple[int | None, int | None]:
+    """The live claim a copy of this picture was filed under, and the fact-check debunking
+    it, if any (the nearest copy wins); compared on a worker thread, off the event loop."""
+    if picture is None:
+        return None, None
+    wanted = PictureHash.from_hex(picture)
+    claim_pictures = [
+        (p.owner_id, p.image_hash, p.text_chars >= TEXT_HEAVY_CHARS)
+        for p in await pictures.pictures_of_live_claims(session, excluding_tip_id=tip_id)
+    ]
+    fact_check_pictures = [
+        (p.owner_id, p.image_hash, False) for p in await pictures.fact_check_pictures(session)
+    ]
+    return await asyncio.to_thread(
+        lambda: (
+            nearest_copy(wanted, claim_pictures, text_heavy=text_heavy),
+            nearest_copy(wanted, fact_check_pictures, text_heavy=text_heavy),
+        )
+    )
+
+
+async def _verdict_from_picture(
+    db: Database,
+    tip_id: int,
+    matches: Matches | None,
+    picture_fact_check_id: int | None,
+    language: str,
+) -> IntakeResult | None:
+    """A verdict for an already answered tip, found only by reading its picture."""
+    best = matches.fact_checks[0] if matches and matches.fact_checks else None
+    fact_check_id, score = picture_fact_check_id, 1.0
+    if fact_check_id is None and best is not None and best.decision == "reply":
+        fact_check_id, score = int(best.id), best.score
+    if fact_check_id is None:
+        return None
+    async with db.session() as session:
+        stored = await session.get_one(Tip, tip_id)
+        fact_check = await session.get(FactCheck, fact_check_id)
+        claim = await claims.get_claim(session, stored.claim_id) if stored.claim_id else None
+        if fact_check is None or claim is None:
+            return None
+        if claim.fact_check_id is None and (claim.suggested_score or 0.0) < score:
+            await claims.update_claim(
+                session, claim, suggested_fact_check_id=fact_check.id, suggested_score=score
+            )
+        await tips.update_tip(
+            session, stored, reply_kind="verdict", fact_check_id=fact_check.id, match_score=score
+        )
+        return IntakeResult(
+            kind="verdict",
+            tip_id=tip_id,
+            claim_id=claim.id,
+            fact_check=VerdictCard.of(fact_check),
+            score=score,
+            other_senders=max(claim.reporter_count - 1, 0),
+            language=language,
+        )
 
 
 class TipNotFoundError(Exception):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from newsroom.context import Newsroom
 from newsroom.factchecks import ImportReport, import_sources, sync_feeds
 from newsroom.fetch import Fetcher
+from newsroom.images import hash_fact_check_images
 from storage import claims
 from storage.factchecks import get_fact_checks
 
@@ -63,9 +64,11 @@ async def suggest_answers(newsroom: Newsroom, fact_check_ids: Sequence[int]) -> 
     return suggested
 
 
-async def _offer(newsroom: Newsroom, report: ImportReport) -> ImportOutcome:
+async def _offer(newsroom: Newsroom, report: ImportReport, fetcher: Fetcher) -> ImportOutcome:
     if not report.fact_check_ids:
         return ImportOutcome(report, 0)
+    # The pictures they debunk, so that a forward of one gets the verdict (docs/IMAGES.md).
+    await hash_fact_check_images(newsroom.db, report.fact_check_ids, fetcher=fetcher)
     # The claim index must know every claim filed so far, and the fact-check index the new
     # rows, before we search and before the next tip arrives.
     await newsroom.indexes.refresh(newsroom.db)
@@ -76,11 +79,14 @@ async def import_and_offer(
     newsroom: Newsroom, sources: Sequence[str], *, fetcher: Fetcher
 ) -> ImportOutcome:
     """Import files and URLs, then offer what is new or changed to matching open claims."""
-    return await _offer(newsroom, await import_sources(newsroom.db, sources, fetcher=fetcher))
+    report = await import_sources(newsroom.db, sources, fetcher=fetcher)
+    return await _offer(newsroom, report, fetcher)
 
 
 async def sync_feeds_and_offer(
     newsroom: Newsroom, feed_urls: Sequence[str], *, fetcher: Fetcher
 ) -> ImportOutcome:
     """Sync the configured feeds, then offer their new articles to matching open claims."""
-    return await _offer(newsroom, await sync_feeds(newsroom.db, feed_urls, fetcher=fetcher))
+    return await _offer(
+        newsroom, await sync_feeds(newsroom.db, feed_urls, fetcher=fetcher), fetcher
+    )

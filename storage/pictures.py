@@ -1,0 +1,87 @@
+"""Queries about pictures: the perceptual hashes stored with tips and fact-checks.
+
+Near-duplicate pictures are found by Hamming distance, which no index of ours can answer, so
+candidates are read and compared in ``newsroom``; the reads are bounded (``limit``) and touch
+only the few columns a comparison needs. Exact copies use the ``image_hash`` indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Claim, ClaimStatus, FactCheck, Tip
+
+__all__ = [
+    "StoredPicture",
+    "fact_check_pictures",
+    "fact_checks_with_images",
+    "pictures_of_live_claims",
+    "set_fact_check_image_hash",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPicture:
+    """A stored picture hash and what it belongs to (a claim or a fact-check)."""
+
+    owner_id: int
+    image_hash: str
+    text_chars: int = 0
+
+
+async def pictures_of_live_claims(
+    session: AsyncSession, *, excluding_tip_id: int | None = None, limit: int = 20_000
+) -> list[StoredPicture]:
+    """Picture hashes of tips filed under claims that are not merged away, newest first."""
+    statement = (
+        select(Tip.claim_id, Tip.image_hash, func.coalesce(func.length(Tip.ocr_text), 0))
+        .join(Claim, col(Claim.id) == Tip.claim_id)
+        .where(col(Tip.image_hash).is_not(None), Claim.status != ClaimStatus.MERGED)
+        .order_by(col(Tip.received_at).desc())
+        .limit(limit)
+    )
+    if excluding_tip_id is not None:
+        statement = statement.where(Tip.id != excluding_tip_id)
+    rows = (await session.exec(statement)).all()
+    return [
+        StoredPicture(int(claim_id), image_hash, int(chars)) for claim_id, image_hash, chars in rows
+    ]
+
+
+async def fact_check_pictures(session: AsyncSession, *, limit: int = 50_000) -> list[StoredPicture]:
+    """Hashes of the pictures published fact-checks debunk, newest fact-checks first."""
+    statement = (
+        select(FactCheck.id, FactCheck.image_hash)
+        .where(col(FactCheck.image_hash).is_not(None))
+        .order_by(col(FactCheck.id).desc())
+        .limit(limit)
+    )
+    return [StoredPicture(int(i), h) for i, h in (await session.exec(statement)).all()]
+
+
+async def fact_checks_with_images(
+    session: AsyncSession, fact_check_ids: Sequence[int]
+) -> list[tuple[int, str | None]]:
+    """(id, image URL) of these fact-checks."""
+    if not fact_check_ids:
+        return []
+    statement = select(FactCheck.id, FactCheck.image_url).where(
+        col(FactCheck.id).in_(fact_check_ids)
+    )
+    return [(int(i), url) for i, url in (await session.exec(statement)).all()]
+
+
+async def set_fact_check_image_hash(
+    session: AsyncSession, fact_check_id: int, image_hash: str | None
+) -> None:
+    """Store the hash without moving ``updated_at``: the text indexes do not care about it."""
+    fact_check = await session.get(FactCheck, fact_check_id)
+    if fact_check is not None and fact_check.image_hash != image_hash:
+        fact_check.image_hash = image_hash
+        session.add(fact_check)
+        await session.flush()
