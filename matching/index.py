@@ -15,6 +15,7 @@ import numpy as np
 __all__ = ["LexicalIndex", "VectorIndex"]
 
 DocId = Hashable
+_BLOCK_ROWS = 4096  # rows of an int8 matrix widened to float32 at once (8 MB at 512-d)
 
 
 def _top(scores: np.ndarray, slots: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -139,11 +140,18 @@ class LexicalIndex:
 
 
 class VectorIndex:
-    """Exact cosine search over L2-normalised rows kept in one contiguous, growing matrix."""
+    """Exact cosine search over L2-normalised rows kept in one contiguous, growing matrix.
+
+    With an integer ``dtype`` (``np.int8``) each row is stored scaled by 127 over its largest
+    component, a quarter of float32's memory (512 MB for a million 512-d rows); scores are
+    then within about 0.005 of the float32 cosine (docs/BENCHMARKS.md, matching scale).
+    """
 
     def __init__(self, dim: int, *, dtype: type = np.float32) -> None:
         self.dim = dim
+        self._quantised = bool(np.issubdtype(dtype, np.integer))
         self._matrix = np.zeros((0, dim), dtype=dtype)
+        self._scale = np.zeros(0, dtype=np.float32)  # quantised rows: stored = vector * scale
         self._ids: list[DocId] = []
         self._slot_of: dict[DocId, int] = {}
 
@@ -156,17 +164,30 @@ class VectorIndex:
     def add(self, ids: Sequence[DocId], vectors: np.ndarray) -> None:
         """Add or replace rows; the matrix doubles when full, so adds are amortised O(1)."""
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
-        for doc_id, vector in zip(ids, vectors, strict=True):
+        scales = np.ones(len(ids), dtype=np.float32)
+        if self._quantised:
+            peaks = np.abs(vectors).max(axis=1, initial=0.0)
+            scales = np.divide(127.0, peaks, out=scales, where=peaks > 0)
+            vectors = np.rint(vectors * scales[:, None])
+        for doc_id, vector, scale in zip(ids, vectors, scales, strict=True):
             slot = self._slot_of.get(doc_id)
             if slot is None:
                 slot = len(self._ids)
                 if slot >= len(self._matrix):
-                    grown = np.zeros((max(64, 2 * len(self._matrix)), self.dim), self._matrix.dtype)
-                    grown[:slot] = self._matrix[:slot]
-                    self._matrix = grown
+                    self._grow()
                 self._ids.append(doc_id)
                 self._slot_of[doc_id] = slot
             self._matrix[slot] = vector
+            self._scale[slot] = scale
+
+    def _grow(self) -> None:
+        size, used = max(64, 2 * len(self._matrix)), len(self._ids)
+        grown = np.zeros((size, self.dim), self._matrix.dtype)
+        grown[:used] = self._matrix[:used]
+        self._matrix = grown
+        scale = np.ones(size, dtype=np.float32)
+        scale[:used] = self._scale[:used]
+        self._scale = scale
 
     def remove(self, doc_id: DocId) -> None:
         """Remove a row by moving the last row into its place."""
@@ -177,6 +198,7 @@ class VectorIndex:
         if slot != last:
             moved = self._ids[last]
             self._matrix[slot] = self._matrix[last]
+            self._scale[slot] = self._scale[last]
             self._ids[slot] = moved
             self._slot_of[moved] = slot
         self._ids.pop()
@@ -184,7 +206,10 @@ class VectorIndex:
 
     def vector(self, doc_id: DocId) -> np.ndarray | None:
         slot = self._slot_of.get(doc_id)
-        return None if slot is None else self._matrix[slot]
+        if slot is None:
+            return None
+        row = self._matrix[slot]
+        return row.astype(np.float32) / self._scale[slot] if self._quantised else row
 
     def similarity(self, doc_id: DocId, query: np.ndarray) -> float:
         row = self.vector(doc_id)
@@ -194,6 +219,16 @@ class VectorIndex:
         """The k most similar rows by cosine (rows and query are unit vectors), best first."""
         if not self._ids:
             return []
-        scores = self._matrix[: len(self._ids)] @ np.asarray(query, dtype=np.float32)
-        slots = np.arange(len(self._ids))
+        used = len(self._ids)
+        query = np.asarray(query, dtype=np.float32)
+        if self._quantised:
+            # numpy has no fast integer matmul: widen a cache-sized block at a time instead.
+            scores = np.empty(used, dtype=np.float32)
+            for start in range(0, used, _BLOCK_ROWS):
+                stop = min(start + _BLOCK_ROWS, used)
+                scores[start:stop] = self._matrix[start:stop].astype(np.float32) @ query
+            scores /= self._scale[:used]
+        else:
+            scores = self._matrix[:used] @ query
+        slots = np.arange(used)
         return [(self._ids[slot], score) for slot, score in _top(scores, slots, k)]

@@ -126,17 +126,7 @@ def test_an_empty_vector_index_finds_nothing() -> None:
 
 @pytest.mark.parametrize(
     "dtype",
-    [
-        np.float16,
-        pytest.param(
-            np.int8,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known bug: VectorIndex(dtype=np.int8) casts unit vectors to int8 "
-                "without a scale, so every row is stored as zeros and search ranks at random",
-            ),
-        ),
-    ],
+    [np.float16, np.int8],
 )
 def test_compact_dtypes_give_the_same_top_result_as_float32(dtype: type) -> None:
     rows = _unit_rows(100, 64, seed=4)
