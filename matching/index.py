@@ -103,21 +103,6 @@ class LexicalIndex:
             self._arrays[term] = cached
         return cached
 
-    def score(self, tokens: Sequence[str], doc_id: DocId) -> float:
-        """BM25 of one document for a query (0 for an unknown id)."""
-        slot = self._slot_of.get(doc_id)
-        if slot is None:
-            return 0.0
-        counts = self._terms[slot] or Counter()
-        average = self._total_length / len(self._slot_of) or 1.0
-        norm = self.k1 * (1 - self.b + self.b * float(self._length[slot]) / average)
-        total = 0.0
-        for term, query_count in Counter(tokens).items():
-            tf = counts.get(term, 0)
-            if tf:
-                total += self.idf(term) * query_count * tf * (self.k1 + 1) / (tf + norm)
-        return total
-
     def search(self, tokens: Sequence[str], k: int = 10) -> list[tuple[DocId, float]]:
         """The k best documents by BM25, best first; documents sharing no term are left out."""
         if not self._slot_of:

@@ -57,11 +57,13 @@ class Thresholds:
 
 
 # Calibrated on CheckThat! 2021 2A train (docs/MATCHING.md); configurable in settings.
-FACT_CHECK_THRESHOLDS = Thresholds(reply=0.87, ask=0.17)
+FACT_CHECK_THRESHOLDS = Thresholds(reply=0.89, ask=0.19)
 CLAIM_THRESHOLDS = Thresholds(reply=0.80, ask=0.55)
 
-# Logistic weights: bias, then one per FEATURE_NAMES (bench/calibrate_matcher.py).
-WEIGHTS = (-7.445, -0.840, 22.744, 4.178, 5.107, 6.352)
+# Logistic weights (bench/calibrate_matcher.py): bias, then one per FEATURE_NAMES; and bias
+# and semantic weight of the model used alongside it when the two texts' languages differ.
+WEIGHTS = (-13.355, 10.648, 10.737, 11.576)
+SEMANTIC_WEIGHTS = (-15.212, 21.641)
 CANDIDATES_PER_INDEX = 50
 
 
@@ -123,43 +125,43 @@ def _coverage(weights: dict[str, float], other: Collection[str]) -> float:
     return sum(w for term, w in weights.items() if term in other) / total if total else 0.0
 
 
-def _margins(values: dict[Hashable, float]) -> dict[Hashable, float]:
-    """Each value minus the best of the others (the runner-up's for the best; 0 if alone)."""
-    ranked = sorted(values.values(), reverse=True)
-    best, second = (ranked + [0.0, 0.0])[:2]
-    return {key: value - (second if value == best else best) for key, value in values.items()}
-
-
-FEATURE_NAMES = (
-    "semantic",
-    "semantic_margin",
-    "bm25_share",
-    "query_coverage",
-    "document_coverage",
-)
+FEATURE_NAMES = ("semantic", "query_coverage", "document_coverage")
 
 
 @dataclass(frozen=True)
 class Features:
     """What the calibrated score is computed from, for one query and one candidate.
 
-    The margin compares the candidate with the rest of its pool, as a ratio test does: a
-    document far ahead of the others is likelier the one than an equally similar one among
-    look-alikes, and the best of a pool that lacks the right answer is rarely far ahead.
+    Every feature describes the pair alone, never the rest of the archive: a second debunk of
+    the same claim, or a small archive, must not change how sure the bot is of the first.
     """
 
     semantic: float  # cosine of the sentence vectors (negatives as 0)
-    semantic_margin: float  # semantic minus the best semantic among the other candidates
-    bm25_share: float  # BM25 over the best BM25 in the pool (0..1)
     query_coverage: float  # IDF-weighted share of the tip's words found in the document
     document_coverage: float  # IDF-weighted share of the document's words found in the tip
+    cross_language: bool = False  # both languages known, and different
 
     def values(self) -> tuple[float, ...]:
         return tuple(getattr(self, name) for name in FEATURE_NAMES)
 
     def score(self) -> float:
+        """The probability that this document is the one, as calibrated.
+
+        A translation shares few words with its original, so across languages the coverage
+        features would count against a true match; there the semantic model (calibrated the
+        same way on the cosine alone) may vouch for it instead.
+        """
         bias, *weights = WEIGHTS
-        return _sigmoid(bias + sum(w * v for w, v in zip(weights, self.values(), strict=True)))
+        score = _sigmoid(bias + sum(w * v for w, v in zip(weights, self.values(), strict=True)))
+        if self.cross_language:
+            semantic_bias, semantic_weight = SEMANTIC_WEIGHTS
+            score = max(score, _sigmoid(semantic_bias + semantic_weight * self.semantic))
+        return score
+
+
+def _cross_language(query_lang: str | None, doc_lang: str | None) -> bool:
+    known = {query_lang, doc_lang} - {None, "", "und"}
+    return len(known) == 2
 
 
 class Matcher:
@@ -170,6 +172,7 @@ class Matcher:
         self.thresholds = thresholds
         self._lexical = LexicalIndex()
         self._vectors = VectorIndex(encoder.dim)
+        self._langs: dict[Hashable, str | None] = {}
 
     def __len__(self) -> int:
         return len(self._vectors)
@@ -190,10 +193,12 @@ class Matcher:
                 doc.vector = vector
         for doc in docs:
             self._lexical.add(doc.id, tokenize(document_text(doc)))
+            self._langs[doc.id] = doc.lang
         if docs:
             self._vectors.add([doc.id for doc in docs], np.stack([doc.vector for doc in docs]))
 
     def remove(self, doc_id: Hashable) -> None:
+        self._langs.pop(doc_id, None)
         self._lexical.remove(doc_id)
         self._vectors.remove(doc_id)
 
@@ -201,7 +206,9 @@ class Matcher:
         """The vector of a tip, computed from the same cleaned text the lexical side sees."""
         return self.embed([query_text(text)])[0]
 
-    def features(self, text: str, vector: np.ndarray | None = None) -> dict[Hashable, Features]:
+    def features(
+        self, text: str, vector: np.ndarray | None = None, *, lang: str | None = None
+    ) -> dict[Hashable, Features]:
         """Candidate documents for a query with their features (for ranking and calibration).
 
         Candidates are the union of the best of each index, so a translation (no shared
@@ -209,18 +216,10 @@ class Matcher:
         """
         query_vector = vector if vector is not None else self.embed_query(text)
         tokens = tokenize(query_text(text))
-        bm25 = dict(self._lexical.search(tokens, CANDIDATES_PER_INDEX))
-        similar: dict[Hashable, float] = {}
+        ids = {doc_id for doc_id, _ in self._lexical.search(tokens, CANDIDATES_PER_INDEX)}
         if np.any(query_vector):
-            similar = dict(self._vectors.search(query_vector, CANDIDATES_PER_INDEX))
-        ids = bm25.keys() | similar.keys()
-        for doc_id in ids - bm25.keys():
-            bm25[doc_id] = self._lexical.score(tokens, doc_id)
-        for doc_id in ids - similar.keys():
-            similar[doc_id] = self._vectors.similarity(doc_id, query_vector)
-        best_bm25 = max(bm25.values(), default=0.0) or 1.0
-        semantic = {doc_id: max(similar[doc_id], 0.0) for doc_id in ids}
-        margins = _margins(semantic)
+            found = self._vectors.search(query_vector, CANDIDATES_PER_INDEX)
+            ids.update(doc_id for doc_id, _ in found)
         query_terms = set(tokens)
         query_weights = {term: self._lexical.idf(term) for term in query_terms}
         features = {}
@@ -228,11 +227,10 @@ class Matcher:
             doc_terms = self._lexical.terms(doc_id)
             doc_weights = {term: self._lexical.idf(term) for term in doc_terms}
             features[doc_id] = Features(
-                semantic=semantic[doc_id],
-                semantic_margin=margins[doc_id],
-                bm25_share=bm25[doc_id] / best_bm25,
+                semantic=max(self._vectors.similarity(doc_id, query_vector), 0.0),
                 query_coverage=_coverage(query_weights, doc_terms.keys()),
                 document_coverage=_coverage(doc_weights, query_terms),
+                cross_language=_cross_language(lang, self._langs.get(doc_id)),
             )
         return features
 
@@ -248,7 +246,7 @@ class Matcher:
         if not len(self):
             return []
         candidates = []
-        for doc_id, found in self.features(text, vector).items():
+        for doc_id, found in self.features(text, vector, lang=lang).items():
             score = found.score()
             lexical = (found.query_coverage + found.document_coverage) / 2
             decision = self.thresholds.decide(score)

