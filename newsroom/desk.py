@@ -145,6 +145,7 @@ class TipVariant:
     forward_title: str | None
     forward_username: str | None
     forward_message_id: int | None
+    ocr_text: str | None = None  # what OCR read in the tip's picture, if it had one
 
 
 @dataclass(frozen=True)
@@ -415,6 +416,7 @@ async def claim_detail(db: Database, claim_id: int, *, tips: int = 50) -> ClaimD
                 forward_title=tip.forward_title,
                 forward_username=tip.forward_username,
                 forward_message_id=tip.forward_message_id,
+                ocr_text=tip.ocr_text,
             )
             for tip in rows
         ),

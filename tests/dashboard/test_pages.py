@@ -9,8 +9,9 @@ from urllib.parse import quote
 
 import pytest
 from conftest import HOSTILE, SENDER_ID, Desk, add_claim, add_editor, add_fact_check
+from sqlmodel import select
 
-from storage.models import EditorRole
+from storage.models import EditorRole, Tip
 from storage.types import utcnow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -89,6 +90,17 @@ async def test_claim_page_shows_tip_variants_and_forward_origin(editor_desk: Des
     assert html.count("Bananas cure the flu") >= 3  # the claim and both variants
     assert "forwarded from channel: Daily Rumours" in html
     assert "photo" in html
+
+
+async def test_claim_page_shows_what_ocr_read_in_a_picture(editor_desk: Desk) -> None:
+    claim_id = await add_claim(editor_desk.db, "", [11], media=True)
+    async with editor_desk.db.session() as session:
+        tip = (await session.exec(select(Tip).where(Tip.claim_id == claim_id))).one()
+        tip.ocr_text = f"SCHOOLS CLOSED {HOSTILE}"
+        session.add(tip)
+    html = await (await editor_desk.client.get(f"/claims/{claim_id}")).text()
+    assert "Read in the picture (OCR):</span> SCHOOLS CLOSED &lt;script&gt;" in html
+    assert "(no text)" not in html
 
 
 async def test_claim_page_suggests_matching_fact_checks_with_scores(editor_desk: Desk) -> None:
@@ -209,6 +221,15 @@ async def test_queue_page_loads_its_script_from_static_files(editor_desk: Desk) 
     script = await editor_desk.client.get("/static/queue.js")
     assert script.status == 200
     assert "queue-rows" in await script.text()
+
+
+async def test_sent_text_carries_its_own_language_and_direction(editor_desk: Desk) -> None:
+    claim_id = await add_claim(editor_desk.db, "تناول الملح يحمي من الإشعاع", [1], language="ar")
+    queue = await (await editor_desk.client.get("/")).text()
+    assert f'<a href="/claims/{claim_id}" lang="ar" dir="auto">تناول الملح' in queue
+    page = await (await editor_desk.client.get(f"/claims/{claim_id}")).text()
+    assert '<blockquote class="claim" lang="ar" dir="auto">' in page
+    assert '<p class="tip-text" lang="ar" dir="auto">' in page
 
 
 async def test_health_readiness_and_metrics_answer_without_login(desk: Desk) -> None:
