@@ -24,7 +24,7 @@ import numpy as np
 
 from matching.encoder import Encoder
 from matching.index import LexicalIndex, VectorIndex
-from matching.normalize import tokenize
+from matching.normalize import strip_invisible, tokenize
 
 __all__ = [
     "CLAIM_THRESHOLDS",
@@ -103,7 +103,7 @@ def query_text(text: str) -> str:
 
     ``#AustralianFires`` becomes "Australian Fires", so that both indexes see the words.
     """
-    text = _TWEET_NOISE.sub(" ", text)
+    text = _TWEET_NOISE.sub(" ", strip_invisible(text))
     text = _TAG.sub(lambda m: _CAMEL.sub(" ", m.group(1)), text)
     return " ".join(text.split())
 

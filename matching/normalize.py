@@ -50,9 +50,20 @@ _LATIN_TO_CYRILLIC = str.maketrans(
 )  # fmt: skip
 
 
+_KEPT_CONTROLS = frozenset("\t\n\r")
+
+
 def strip_invisible(text: str) -> str:
-    """Remove format characters (zero-width spaces and joiners, bidi controls, BOM, soft hyphen)."""
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    """Remove what shows nothing: format characters (zero-width spaces and joiners, bidi
+    controls, BOM, soft hyphen), lone surrogates, and control characters but tab and newlines.
+
+    What remains can be stored (PostgreSQL refuses NUL), encoded as UTF-8 and shown safely.
+    """
+    return "".join(
+        ch
+        for ch in text
+        if unicodedata.category(ch) not in ("Cf", "Cs", "Cc") or ch in _KEPT_CONTROLS
+    )
 
 
 def canonical_url(url: str) -> str:
@@ -96,16 +107,17 @@ def _is_cyrillic(ch: str) -> bool:
 
 
 def _fold_homoglyphs(token: str) -> str:
-    """A word mixing Latin and Cyrillic look-alikes is rewritten in the one alphabet it fits."""
-    if not any(map(_is_latin, token)) or not any(map(_is_cyrillic, token)):
+    """A word mixing Latin and Cyrillic look-alikes is rewritten in one alphabet: the one most
+    of its letters are in if the others all have look-alikes there, else the other one."""
+    latin = sum(map(_is_latin, token))
+    cyrillic = sum(map(_is_cyrillic, token))
+    if not latin or not cyrillic:
         return token
     as_latin = token.translate(_CYRILLIC_TO_LATIN)
-    if not any(map(_is_cyrillic, as_latin)):
-        return as_latin
     as_cyrillic = token.translate(_LATIN_TO_CYRILLIC)
-    if not any(map(_is_latin, as_cyrillic)):
-        return as_cyrillic
-    return token
+    folds = [(as_latin, not any(map(_is_cyrillic, as_latin)))]
+    folds.insert(0 if cyrillic > latin else 1, (as_cyrillic, not any(map(_is_latin, as_cyrillic))))
+    return next((folded for folded, pure in folds if pure), token)
 
 
 def normalize_text(text: str) -> str:

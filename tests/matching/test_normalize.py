@@ -148,11 +148,6 @@ def test_a_cyrillic_word_with_latin_look_alikes_folds_to_cyrillic(tricked: str, 
     assert normalize_text(tricked) == plain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a Cyrillic word made only of look-alike letters is folded to Latin "
-    "('Мoсква' -> 'mockba'), so it no longer equals the untouched 'москва'",
-)
 @pytest.mark.parametrize(("tricked", "plain"), [("Мoсква", "москва"), ("тeкст", "текст")])
 def test_a_cyrillic_word_of_only_look_alike_letters_folds_to_cyrillic(
     tricked: str, plain: str

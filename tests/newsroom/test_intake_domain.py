@@ -14,7 +14,7 @@ from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
 from newsroom.suggestions import suggest_answers
 from storage.db import Database
-from storage.models import Claim
+from storage.models import Claim, ClaimStatus, FactCheck, Tip
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -119,4 +119,63 @@ async def test_an_imported_fact_check_is_offered_for_a_matching_open_claim(
         claim = await session.get_one(Claim, queued.claim_id)
     assert claim.suggested_fact_check_id == report.fact_check_ids[0]
     assert claim.status == "new"  # an editor confirms; nothing is answered behind their back
+    indexes.close()
+
+
+async def test_a_repeat_of_an_answered_rumour_gets_the_verdict_without_being_encoded(
+    database: Database, encoder: Encoder
+) -> None:
+    class CountingEncoder:
+        name, dim = encoder.name, encoder.dim
+        encoded: list[str] = []  # noqa: RUF012
+
+        def encode(self, texts: list[str]) -> object:
+            self.encoded.extend(texts)
+            return encoder.encode(texts)
+
+    counting = CountingEncoder()
+    indexes = MatchingIndexes(counting)  # type: ignore[arg-type]
+    await indexes.refresh(database)
+    await import_records(
+        database,
+        [
+            FactCheckRecord(
+                url="https://example.org/check/banks", claim_reviewed=BANKS, rating="false"
+            )
+        ],
+        source="test",
+    )
+    first = await receive_tip(database, indexes, _tip(1, BANKS), IntakePolicy())
+    async with database.session() as session:
+        claim = await session.get_one(Claim, first.claim_id)
+        fact_check = (await session.exec(select(FactCheck))).one()
+        claim.status, claim.fact_check_id = ClaimStatus.ANSWERED, fact_check.id
+        session.add(claim)
+    counting.encoded.clear()
+
+    repeat = await receive_tip(database, indexes, _tip(2, f"  {BANKS.upper()} "), IntakePolicy())
+    assert repeat.kind == "verdict"
+    assert repeat.claim_id == first.claim_id
+    assert repeat.fact_check is not None
+    assert repeat.fact_check.url == "https://example.org/check/banks"
+    assert counting.encoded == []
+    reworded = await receive_tip(database, indexes, _tip(3, BANKS_DE), IntakePolicy())
+    assert reworded.kind in ("verdict", "queued", "ask")
+    assert counting.encoded != []  # a rewording is still matched
+    indexes.close()
+
+
+async def test_invisible_and_control_characters_are_not_stored(
+    database: Database, encoder: Encoder
+) -> None:
+    # PostgreSQL refuses NUL in text; a lone surrogate cannot be encoded; an RTL override
+    # would reorder what editors read.
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    hostile = "Banks\x00 close \u202eon Monday\u202c, withdraw \ud83d your money\u200b now"
+    result = await receive_tip(database, indexes, _tip(77, hostile), IntakePolicy())
+    assert result.kind == "queued"
+    async with database.session() as session:
+        tip = (await session.exec(select(Tip))).one()
+    assert tip.text == "Banks close on Monday, withdraw  your money now"
     indexes.close()
