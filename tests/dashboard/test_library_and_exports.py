@@ -18,7 +18,8 @@ from dashboard.charts import column_chart, row_chart
 from dashboard.stats import safe_cell
 from storage.models import FactCheck
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+# asyncio_mode = "auto" runs the async tests on the session loop (see pyproject.toml); the
+# chart and CSV helpers below are plain functions.
 
 RECORDS = [
     {
