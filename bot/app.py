@@ -15,9 +15,10 @@ from telegram.ext import (
     filters,
 )
 
+from bot.metrics import MeteredRequest, TiplineMetrics
 from bot.settings import Settings
 from handlers import commands, desk, groups, inline, replies, tips
-from handlers.common import HTML, NEWSROOM_KEY, translator_for
+from handlers.common import HTML, METRICS_KEY, NEWSROOM_KEY, translator_for
 from newsroom.context import Newsroom
 
 log = logging.getLogger(__name__)
@@ -42,18 +43,26 @@ _UNSUPPORTED = _PRIVATE & (
 )
 
 
-def build_application(settings: Settings, newsroom: Newsroom) -> Application:
-    """The bot, talking to ``TIPLINE_TELEGRAM_API_URL``, with the newsroom in ``bot_data``."""
+def build_application(
+    settings: Settings, newsroom: Newsroom, metrics: TiplineMetrics | None = None
+) -> Application:
+    """The bot, talking to ``TIPLINE_TELEGRAM_API_URL``, with the newsroom and this process's
+    metrics in ``bot_data``; every Bot API call goes through a client that counts failures."""
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
+    metrics = metrics or TiplineMetrics()
     application = (
         Application.builder()
         .token(token)
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.file_url)
+        # PTB's own pool sizes: 256 for calls, 1 for the long poll.
+        .request(MeteredRequest(metrics, connection_pool_size=256))
+        .get_updates_request(MeteredRequest(metrics, connection_pool_size=1))
         .post_init(_announce_commands)
         .build()
     )
     application.bot_data[NEWSROOM_KEY] = newsroom
+    application.bot_data[METRICS_KEY] = metrics
     application.bot_data[desk.DESK_KEY] = desk.DeskConfig(
         editor_ids=frozenset(settings.editor_telegram_ids),
         newsroom_chat_id=settings.newsroom_chat_id,
@@ -111,6 +120,7 @@ async def _announce_commands(application: Application) -> None:
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Logs the failure (never the message text) and apologises to a private sender."""
+    context.application.bot_data[METRICS_KEY].update_failed(context.error)
     log.error(
         "update %s failed: %s",
         update.update_id if isinstance(update, Update) else "-",

@@ -28,6 +28,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.metrics import TiplineMetrics
 from handlers import replies
 from handlers.desk import announce_claims
 from handlers.i18n import pick_language, translator
@@ -136,11 +137,13 @@ class OutboxDelivery:
         db: Database,
         limits: DeliveryLimits | None = None,
         render: Callable[[dict[str, Any]], RenderedMessage] = render_message,
+        metrics: TiplineMetrics | None = None,
     ) -> None:
         self.bot = bot
         self.db = db
         self.limits = limits or DeliveryLimits()
         self.render = render
+        self.metrics = metrics or TiplineMetrics()
         self._pacer = _Pacer(self.limits.margin / self.limits.messages_per_second)
         self._chat_ready: dict[int, float] = {}
         self._blocked: set[int] = set()
@@ -211,6 +214,7 @@ class OutboxDelivery:
         try:
             rendered = self.render(message.payload)
         except (UnknownPayloadError, KeyError, ValueError) as exc:
+            self.metrics.outbox_failures.labels("unrenderable").inc()
             await self._record(outbox.mark_failed, message_id, error=f"unrenderable: {exc}")
             return
         reply = (
@@ -230,6 +234,7 @@ class OutboxDelivery:
             wait = _retry_after_seconds(exc)
             self._pacer.pause(wait)
             log.warning("Telegram asked to slow down for %.0f s", wait)
+            self.metrics.outbox_retries.labels("rate_limited").inc()
             await self._record(
                 outbox.defer_message,
                 message_id,
@@ -237,13 +242,16 @@ class OutboxDelivery:
                 error=str(exc),
             )
         except Forbidden as exc:
+            self.metrics.outbox_failures.labels("blocked").inc()
             self._blocked.add(message.chat_id)
             await self._blocked_by(message, str(exc))
         except BadRequest as exc:
+            self.metrics.outbox_failures.labels("bad_request").inc()
             await self._record(outbox.mark_failed, message_id, error=f"bad request: {exc}")
         except (NetworkError, TelegramError) as exc:
             await self._retry_later(message, f"{type(exc).__name__}: {exc}")
         else:
+            self.metrics.outbox_sent.inc()
             await self._record(outbox.mark_sent, message_id)
 
     async def _record(self, mark: Callable[..., Any], message_id: int, **fields: Any) -> None:
@@ -264,8 +272,10 @@ class OutboxDelivery:
         attempts = message.attempts + 1
         if attempts >= self.limits.max_attempts:
             log.warning("outbox message %s failed after %d attempts", message.id, attempts)
+            self.metrics.outbox_failures.labels("gave_up").inc()
             await self._record(outbox.mark_failed, message.id or 0, error=error)
             return
+        self.metrics.outbox_retries.labels("network").inc()
         delay = min(
             self.limits.backoff_seconds * 2 ** (attempts - 1), self.limits.max_backoff_seconds
         )
@@ -292,10 +302,15 @@ async def _announce_rounds(bot: Bot, db: Database, chat_id: int, stop: asyncio.E
 
 
 def start_sending(
-    bot: Bot, db: Database, newsroom_chat_id: int | None, stop: asyncio.Event
+    bot: Bot,
+    db: Database,
+    newsroom_chat_id: int | None,
+    stop: asyncio.Event,
+    metrics: TiplineMetrics | None = None,
 ) -> list[asyncio.Task[None]]:
     """The outbox delivery loop and, with a newsroom group configured, its alert rounds."""
-    tasks = [asyncio.create_task(OutboxDelivery(bot, db).run(stop), name="outbox-delivery")]
+    delivery = OutboxDelivery(bot, db, metrics=metrics)
+    tasks = [asyncio.create_task(delivery.run(stop), name="outbox-delivery")]
     if newsroom_chat_id is not None:
         tasks.append(
             asyncio.create_task(

@@ -14,6 +14,7 @@ from telegram import Update
 
 from bot.app import build_application
 from bot.delivery import start_sending
+from bot.metrics import TiplineMetrics
 from bot.polling import poll_updates
 from bot.server import build_web_app
 from bot.settings import Settings
@@ -153,9 +154,10 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
     forget them; the update pipeline processes what was recorded. On ``stop`` the process
     stops taking updates, finishes those in flight, and only then closes the database.
     """
-    application = build_application(settings, newsroom)
+    metrics = TiplineMetrics()
+    application = build_application(settings, newsroom, metrics)
     pipeline = UpdatePipeline(application, newsroom.db)
-    web_app = build_web_app(newsroom, settings)
+    web_app = build_web_app(newsroom, settings, metrics)
     webhook = settings.mode == "webhook"
     if webhook:
         add_webhook_route(web_app, pipeline, _secret(settings.webhook_secret))
@@ -185,7 +187,9 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
                 )
             processing = asyncio.create_task(pipeline.run(stop), name="updates")
             # Outbox delivery (verdict notifications) and newsroom alerts.
-            sending = start_sending(application.bot, newsroom.db, settings.newsroom_chat_id, stop)
+            sending = start_sending(
+                application.bot, newsroom.db, settings.newsroom_chat_id, stop, metrics
+            )
             await site.start()
             log.info(
                 "tip line running as @%s (%s); HTTP on %s:%s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC
 
 from telegram import (
@@ -15,7 +16,7 @@ from telegram import (
 from telegram.ext import ContextTypes
 
 from handlers import pictures, replies
-from handlers.common import HTML, newsroom_of, translator_for
+from handlers.common import HTML, meter_of, newsroom_of, translator_for
 from handlers.i18n import pick_language, translator
 from newsroom.intake import (
     ForwardOrigin,
@@ -90,14 +91,18 @@ def incoming_tip(update: Update, *, read_pictures: bool = False) -> IncomingTip:
 async def tip(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Records the tip and replies: a verdict, a question, or "we'll look at it"."""
     newsroom = newsroom_of(context)
+    started = time.perf_counter()
     incoming = incoming_tip(update, read_pictures=newsroom.pictures is not None)
     result = await receive_tip(newsroom.db, newsroom.indexes, incoming, newsroom.policy)
     if result.kind == "repeat":
         return
+    meter = meter_of(context)
+    meter.tip_handled(result.kind, time.perf_counter() - started)
     tr = await translator_for(update, context)
     if result.kind != "reading":  # a picture without caption is answered once it is read
         text, buttons = replies.intake_reply(tr, result)
         await update.effective_message.reply_text(text, reply_markup=buttons, **HTML)
+        meter.reply_sent(result.kind)
     await pictures.read_later(update, context, result, tr)
 
 
@@ -105,6 +110,7 @@ async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """Says kindly what the tip line can check, when it gets a sticker, voice, poll..."""
     tr = await translator_for(update, context)
     await update.effective_message.reply_text(replies.unsupported(tr), **HTML)
+    meter_of(context).reply_sent("unsupported")
 
 
 async def match_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -123,6 +129,7 @@ async def match_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await query.answer()
         return
     await query.answer()
+    meter_of(context).match_answered(answer == "yes")
     chosen = await preferred_language(newsroom.db, query.from_user.id)
     tr = translator(pick_language(chosen, query.from_user.language_code))
     text, _ = replies.intake_reply(tr, result)
