@@ -178,10 +178,12 @@ async def receive_tip(
             await tips.update_tip(session, stored, reply_kind="reading")
             return IntakeResult(kind="reading", tip_id=stored.id, language=language)
         reporter_id, tip_id = reporter.id, stored.id
+        known_answer = await _repeats_an_answered_claim(session, stored)
 
-    matches = (
-        await indexes.match(text, language) if len(normalized) >= MIN_MATCHABLE_CHARS else None
-    )
+    # A repeat of an answered rumour gets its claim's verdict whatever the indexes say, so it
+    # is not encoded and searched again: in a viral burst most forwards are such repeats.
+    matchable = len(normalized) >= MIN_MATCHABLE_CHARS and not known_answer
+    matches = await indexes.match(text, language) if matchable else None
     # One claim-filing at a time, in this process and across workers: two simultaneous
     # forwards of a new rumour make one claim, not two (docs/ARCHITECTURE.md).
     async with indexes.filing_lock, db.session() as session:
@@ -239,6 +241,25 @@ def _tip_fields(tip: IncomingTip, text: str, normalized: str, language: str) -> 
         "forward_message_id": forward.message_id if forward and forward.kind == "channel" else None,
         "forward_date": forward.date if forward else None,
     }
+
+
+async def _repeats_an_answered_claim(session: AsyncSession, tip: Tip) -> bool:
+    """Whether this tip's text or media file was already filed under an answered claim.
+
+    Exactly the first two steps of :func:`_file_under_claim`, whose answered claim then gives
+    the verdict without looking at the matches.
+    """
+    claim_id = (
+        await tips.claim_with_same_text(session, tip.content_hash) if tip.content_hash else None
+    )
+    if claim_id is None and tip.media_file_unique_id:
+        claim_id = await tips.claim_with_same_media(session, tip.media_file_unique_id)
+    claim = await claims.get_claim(session, claim_id) if claim_id is not None else None
+    return (
+        claim is not None
+        and claim.status == ClaimStatus.ANSWERED
+        and claim.fact_check_id is not None
+    )
 
 
 async def _file_under_claim(
