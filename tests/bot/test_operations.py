@@ -24,6 +24,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from bot.emulator import BotAPIEmulator
+from matching.images import OCR_LANGUAGES
 from storage import tips
 from storage.db import Database, upgrade_database
 from storage.models import FactCheck
@@ -103,6 +104,13 @@ def test_the_image_runs_tipline_run_as_an_unprivileged_user_with_a_health_check(
     [user] = [args for name, args in _instructions() if name == "USER"]
     assert user not in ("root", "0")
     assert names.index("USER") < names.index("ENTRYPOINT")
+
+
+def test_the_image_has_tesseract_for_every_language_pictures_are_read_in() -> None:
+    installed = " ".join(args for name, args in _instructions() if name == "RUN")
+    assert "tesseract-ocr " in installed
+    packages = set(re.findall(r"tesseract-ocr-([a-z]+)", installed)) | {"eng"}  # eng: built in
+    assert set(OCR_LANGUAGES.values()) - packages == set()
 
 
 @ASYNC
