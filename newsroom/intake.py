@@ -15,7 +15,15 @@ from typing import Literal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from matching import content_hash, detect_language, extract_links, normalize_text, simhash, tokenize
+from matching import (
+    content_hash,
+    detect_language,
+    extract_links,
+    normalize_text,
+    simhash,
+    strip_invisible,
+    tokenize,
+)
 from matching.images import PictureHash, nearest_copy
 from newsroom.indexes import Matches, MatchingIndexes, vector_to_bytes
 from storage import claims, pictures, subscriptions, tips
@@ -45,11 +53,15 @@ ReplyKind = Literal[
 
 # A tip's text is capped where it is stored; Telegram allows 4096 characters (1024 for captions).
 MAX_TIP_CHARS = 10_000
-# Below this, nothing can be matched: an editor reads it as one more anonymous forward.
+# Fewer letters or digits than this (emoji, punctuation) leave nothing to match or check.
 MIN_MATCHABLE_CHARS = 3
 # A picture with this much OCR text is a picture of text: its coarse hashes cannot tell it
 # from another screenshot, so only its fine hash (and its text) may join it to a claim.
 TEXT_HEAVY_CHARS = 20
+
+
+def _matchable(normalized: str) -> bool:
+    return sum(c.isalnum() for c in normalized) >= MIN_MATCHABLE_CHARS
 
 
 @dataclass(frozen=True)
@@ -156,7 +168,8 @@ async def receive_tip(
     Idempotent: a redelivered update (same chat and message, or same update id) that was
     already answered gives ``kind="repeat"`` and changes nothing.
     """
-    text = tip.text[:MAX_TIP_CHARS]
+    # Invisible characters go before storing: they hide tricks and PostgreSQL refuses NUL.
+    text = strip_invisible(tip.text)[:MAX_TIP_CHARS]
     normalized = normalize_text(text)
     language = detect_language(normalized, fallback=tip.language_code)
     fields = _tip_fields(tip, text, normalized, language)
@@ -171,10 +184,10 @@ async def receive_tip(
         if recent >= policy.rate_limit_tips:
             await tips.update_tip(session, stored, reply_kind="rate_limited")
             return IntakeResult(kind="rate_limited", tip_id=stored.id, language=language)
-        if len(normalized) < MIN_MATCHABLE_CHARS and not tip.media_file_unique_id:
+        if not _matchable(normalized) and not tip.media_file_unique_id:
             await tips.update_tip(session, stored, reply_kind="empty")
             return IntakeResult(kind="empty", tip_id=stored.id, language=language)
-        if len(normalized) < MIN_MATCHABLE_CHARS and tip.picture_to_read:
+        if not _matchable(normalized) and tip.picture_to_read:
             await tips.update_tip(session, stored, reply_kind="reading")
             return IntakeResult(kind="reading", tip_id=stored.id, language=language)
         reporter_id, tip_id = reporter.id, stored.id
@@ -182,7 +195,7 @@ async def receive_tip(
 
     # A repeat of an answered rumour gets its claim's verdict whatever the indexes say, so it
     # is not encoded and searched again: in a viral burst most forwards are such repeats.
-    matchable = len(normalized) >= MIN_MATCHABLE_CHARS and not known_answer
+    matchable = _matchable(normalized) and not known_answer
     matches = await indexes.match(text, language) if matchable else None
     # One claim-filing at a time, in this process and across workers: two simultaneous
     # forwards of a new rumour make one claim, not two (docs/ARCHITECTURE.md).
@@ -400,9 +413,7 @@ async def receive_picture(
         if not waiting and stored.reply_kind in ("verdict", "confirmed"):
             return None
 
-    matches = (
-        await indexes.match(text, language) if len(normalized) >= MIN_MATCHABLE_CHARS else None
-    )
+    matches = await indexes.match(text, language) if _matchable(normalized) else None
     if not waiting:
         return await _verdict_from_picture(db, tip_id, matches, picture_fact_check_id, language)
     async with indexes.filing_lock, db.session() as session:
