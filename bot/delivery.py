@@ -174,14 +174,27 @@ class OutboxDelivery:
         tasks: set[asyncio.Task[None]] = set()
         waiting = list(batch)
         loop = asyncio.get_running_loop()
+        # One message at a time per chat: the next waits until the last one's answer is in,
+        # so a 403 (blocked) or a 429 is known before anything more is sent to that chat.
+        sending: set[int] = set()
         while waiting:
             now = loop.time()
             message = next(
-                (m for m in waiting if self._chat_ready.get(m.chat_id, 0.0) <= now), None
+                (
+                    m
+                    for m in waiting
+                    if m.chat_id not in sending and self._chat_ready.get(m.chat_id, 0.0) <= now
+                ),
+                None,
             )
             if message is None:
-                earliest = min(self._chat_ready.get(m.chat_id, 0.0) for m in waiting)
-                await asyncio.sleep(max(earliest - now, 0.0))
+                free = [m for m in waiting if m.chat_id not in sending]
+                earliest = min((self._chat_ready.get(m.chat_id, 0.0) for m in free), default=None)
+                timeout = None if earliest is None else max(earliest - now, 0.0)
+                if tasks:
+                    await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    await asyncio.sleep(timeout or 0.0)
                 continue
             waiting.remove(message)
             await semaphore.acquire()
@@ -189,9 +202,11 @@ class OutboxDelivery:
             self._chat_ready[message.chat_id] = (
                 loop.time() + self.limits.seconds_per_chat * self.limits.margin
             )
+            sending.add(message.chat_id)
             task = asyncio.create_task(self._deliver(message, semaphore))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            task.add_done_callback(lambda _, chat=message.chat_id: sending.discard(chat))
         if tasks:
             await asyncio.gather(*tasks)
         self._forget_idle_chats(loop.time())

@@ -526,6 +526,8 @@ class BotAPIEmulator:
         self.commands: list[JSON] = []
         self.webhook: JSON = {}
         self.long_polls_waiting = 0
+        # Seconds every method call takes to answer: a slow Telegram, for ordering tests.
+        self.response_delay = 0.0
         self._pending: list[_PendingUpdate] = []
         self._allowed_updates: frozenset[str] = _DEFAULT_UPDATE_TYPES
         self._update_ids = itertools.count(1)
@@ -947,6 +949,8 @@ class BotAPIEmulator:
                 {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
             )
         canonical, handler = method
+        if self.response_delay:
+            await asyncio.sleep(self.response_delay)
         try:
             self._inject_fault(canonical, params)
             result = await handler(self, params)
