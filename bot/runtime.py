@@ -20,6 +20,7 @@ from bot.server import build_web_app
 from bot.settings import Settings
 from bot.updates import UpdatePipeline
 from bot.webhook import add_webhook_route
+from handlers.pictures import resume_unread_pictures
 from matching import CLAIM_THRESHOLDS, FACT_CHECK_THRESHOLDS, Thresholds, load_encoder
 from newsroom.context import Newsroom
 from newsroom.fetch import Fetcher
@@ -29,6 +30,7 @@ from newsroom.intake import IntakePolicy
 from newsroom.retention import remove_expired_sender_links
 from newsroom.suggestions import sync_feeds_and_offer
 from storage.db import Database, upgrade_database
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,7 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
     forget them; the update pipeline processes what was recorded. On ``stop`` the process
     stops taking updates, finishes those in flight, and only then closes the database.
     """
+    started_at = utcnow()
     metrics = TiplineMetrics()
     application = build_application(settings, newsroom, metrics)
     pipeline = UpdatePipeline(application, newsroom.db)
@@ -173,6 +176,11 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
             await application.start()
             if newsroom.pictures is not None:
                 newsroom.pictures.start()
+                resumed = await resume_unread_pictures(
+                    application.bot, newsroom, received_before=started_at
+                )
+                if resumed:
+                    log.info("reading %d pictures a stopped worker left unread", resumed)
             if webhook:
                 await application.bot.set_webhook(
                     settings.webhook_url or "",

@@ -6,17 +6,26 @@ within a size cap, and how to send the answer once the picture is read.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from telegram import Bot, Message, ReplyParameters, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from handlers import replies
 from handlers.common import HTML, newsroom_of
-from handlers.i18n import Translator
-from newsroom.images import Download, PictureJob, PictureRefusedError, Reply
+from handlers.i18n import Translator, pick_language, translator
+from newsroom.context import Newsroom
+from newsroom.images import (
+    Download,
+    PictureJob,
+    PictureRefusedError,
+    Reply,
+    pictures_left_unread,
+)
 from newsroom.intake import IntakeResult, PictureReading, receive_picture
 
-__all__ = ["has_picture", "read_later"]
+__all__ = ["has_picture", "read_later", "resume_unread_pictures"]
 
 _IMAGE_DOCUMENT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
@@ -97,3 +106,26 @@ async def read_later(
     unread = await receive_picture(newsroom.db, newsroom.indexes, result.tip_id, PictureReading())
     if unread is not None:
         await reply(unread)
+
+
+async def resume_unread_pictures(bot: Bot, newsroom: Newsroom, *, received_before: datetime) -> int:
+    """Queue again the pictures a stopped worker left unread, so that every sender still gets
+    an answer; returns how many were queued."""
+    if newsroom.pictures is None:
+        return 0
+    queued = 0
+    for picture in await pictures_left_unread(newsroom.db, received_before=received_before):
+        job = PictureJob(
+            tip_id=picture.tip_id,
+            download=_downloader(bot, picture.file_id, None),
+            reply=_replier(
+                bot,
+                picture.chat_id,
+                picture.message_id,
+                translator(pick_language(picture.language, None)),
+            ),
+            language_code=picture.language,
+            caption=picture.caption,
+        )
+        queued += newsroom.pictures.submit(job)
+    return queued

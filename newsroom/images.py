@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from PIL import Image, UnidentifiedImageError
@@ -31,6 +32,7 @@ from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IntakeResult, PictureReading, receive_picture
 from storage import pictures
 from storage.db import Database
+from storage.pictures import UnreadPicture
 
 __all__ = [
     "MAX_PICTURE_BYTES",
@@ -386,3 +388,10 @@ async def hash_fact_check_images(
         async with db.session() as session:
             await pictures.set_fact_check_image_hash(session, fact_check_id, image_hash)
     return hashed
+
+
+async def pictures_left_unread(db: Database, *, received_before: datetime) -> list[UnreadPicture]:
+    """Pictures nobody read because a worker stopped first (received before this one started:
+    anything newer may be in another live worker's queue)."""
+    async with db.session() as session:
+        return await pictures.unread_pictures(session, received_before=received_before)

@@ -417,7 +417,12 @@ async def receive_picture(
     if not waiting:
         return await _verdict_from_picture(db, tip_id, matches, picture_fact_check_id, language)
     async with indexes.filing_lock, db.session() as session:
-        stored = await session.get_one(Tip, tip_id)
+        await claims.lock_claim_filing(session)
+        stored = await session.get_one(Tip, tip_id, populate_existing=True)
+        if stored.reply_kind != "reading":
+            return None  # another reader filed it meanwhile (resumed after a restart)
+        if matches is not None:
+            matches = await indexes.rematch_with_new_claims(session, matches, text, language)
         claim, joined = await _file_under_claim(
             session,
             stored,

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Claim, ClaimStatus, FactCheck, Tip
+from storage.models import Claim, ClaimStatus, FactCheck, Reporter, Tip
 
 __all__ = [
     "StoredPicture",
+    "UnreadPicture",
     "fact_check_pictures",
     "fact_checks_with_images",
     "pictures_of_live_claims",
     "set_fact_check_image_hash",
+    "unread_pictures",
 ]
 
 
@@ -85,3 +88,38 @@ async def set_fact_check_image_hash(
         fact_check.image_hash = image_hash
         session.add(fact_check)
         await session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadPicture:
+    """A tip still waiting for its picture to be read, with what answering it needs."""
+
+    tip_id: int
+    chat_id: int
+    message_id: int
+    file_id: str
+    caption: str
+    language: str | None  # the sender's chosen language, else the tip's
+
+
+async def unread_pictures(
+    session: AsyncSession, *, received_before: datetime, limit: int = 10_000
+) -> list[UnreadPicture]:
+    """Tips whose picture nobody read: a worker stopped before it got to them."""
+    statement = (
+        select(Tip.id, Tip.chat_id, Tip.message_id, Tip.media_file_id, Tip.text, Tip.language)
+        .add_columns(Reporter.language)
+        .join(Reporter, col(Reporter.id) == col(Tip.reporter_id))
+        .where(
+            Tip.reply_kind == "reading",
+            col(Tip.media_file_id).is_not(None),
+            col(Tip.received_at) < received_before,
+        )
+        .order_by(col(Tip.id))
+        .limit(limit)
+    )
+    rows = (await session.exec(statement)).all()
+    return [
+        UnreadPicture(tip_id, chat_id, message_id, file_id, caption, chosen or detected)
+        for tip_id, chat_id, message_id, file_id, caption, detected, chosen in rows
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from tipline_harness import TipLine, rutte_fact_check
 from bot.app import build_application
 from bot.emulator import BotAPIEmulator
 from bot.settings import load_settings
+from handlers.pictures import resume_unread_pictures
 from matching import Encoder
 from matching.images import picture_hash
 from newsroom.context import Newsroom
@@ -30,6 +32,7 @@ from newsroom.images import PictureReader
 from newsroom.indexes import MatchingIndexes
 from storage.db import Database
 from storage.models import FactCheck, Tip
+from storage.types import utcnow
 
 RUTTE_DE = (
     "NATO-Generalsekretär Mark Rutte hat gedroht, die USA aus der NATO auszuschließen, "
@@ -251,3 +254,39 @@ async def test_a_redelivered_picture_is_read_once(tipline: TipLine) -> None:
     texts = [m["text"] for m in emu.sent_messages(1601)]
     assert len(texts) == 2  # the picture's answer and the /help answer
     assert len(await _tips(tipline)) == 1
+
+
+async def test_a_picture_a_stopped_worker_left_unread_is_answered_after_the_restart(
+    tipline: TipLine,
+) -> None:
+    require_ocr()
+    await tipline.add_fact_checks(rutte_fact_check())
+    emu, newsroom = tipline.emulator, tipline.newsroom
+    assert newsroom.pictures is not None
+    await newsroom.pictures.stop()  # the worker stops with the picture still queued
+    update = _photo(emu, 1701, encode(screenshot(RUTTE_DE, size=28)), language_code="de")
+    await tipline.silently(update, user_id=1701)
+    [waiting] = await _tips(tipline)
+    assert waiting.reply_kind == "reading"
+    answered_before = len(emu.sent_messages(1701))  # only /help's answer
+
+    restarted = dataclasses.replace(
+        newsroom, pictures=PictureReader(newsroom.db, newsroom.indexes, max_bytes=TEST_MAX_BYTES)
+    )
+    restarted.pictures.start()
+    try:
+        resumed = await resume_unread_pictures(
+            tipline.application.bot, restarted, received_before=utcnow()
+        )
+        await restarted.pictures.join()
+        # A second worker starting later finds nothing left to read.
+        again = await resume_unread_pictures(
+            tipline.application.bot, restarted, received_before=utcnow()
+        )
+    finally:
+        await restarted.pictures.stop()
+    assert (resumed, again) == (1, 0)
+    [reply] = emu.sent_messages(1701)[answered_before:]
+    assert "example.org/faktencheck" in reply["text_html"]
+    [answered] = await _tips(tipline)
+    assert answered.reply_kind == "verdict"
