@@ -34,7 +34,7 @@ VIEWER = 501
 STRANGER = 666
 FACT_CHECK_URL = "https://example.org/fc/banks"
 RUMOUR = "All <b>banks</b> close on Monday for two weeks, withdraw your money now!"
-OTHER_RUMOUR = "Das Leitungswasser in Köln ist seit gestern vergiftet, kocht es ab oder kauft Flaschen!"
+OTHER_RUMOUR = "Das Leitungswasser in Köln ist seit gestern vergiftet, kocht es ab!"
 NOW = AlertPolicy(edit_every=timedelta(0))
 FAST = DeliveryLimits(messages_per_second=500, seconds_per_chat=0.01, idle_seconds=0.02)
 
