@@ -34,6 +34,7 @@ from storage import claims
 from storage.claims import OPEN_STATUSES
 from storage.db import Database
 from storage.models import Claim, FactCheck
+from storage.types import utcnow
 from storage.vectors import rows_updated_since, save_vectors
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ class MatchingIndexes:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matching")
         self._fact_check_cursor: tuple[datetime, int] | None = None
         self._claim_cursor: tuple[datetime, int] | None = None
+        # Per table: the rows applied whose updated_at the next refresh may read again.
+        self._applied: dict[str, dict[int, datetime]] = {}
         self.loaded = False
         self.filing_lock = asyncio.Lock()
         self._newest_claim_id = 0
@@ -185,25 +188,34 @@ class MatchingIndexes:
     ) -> tuple[datetime, int] | None:
         """Read every page of changed rows, vectorise what lacks vectors, apply to the index.
 
-        The next refresh starts a little before the last change seen: a transaction that
-        committed late with an earlier timestamp is then still picked up (re-adding is harmless).
+        The next refresh starts a margin before this one did, so a transaction that committed
+        late with an earlier timestamp is still picked up; rows already applied with the same
+        ``updated_at`` are skipped, so a large import is indexed once, not at every refresh.
         """
         as_document = fact_check_document if model is FactCheck else claim_document
+        started = utcnow()
+        applied = self._applied.setdefault(model.__tablename__, {})
         changed = 0
         while True:
             async with db.session() as session:
                 rows = await rows_updated_since(session, model, cursor)
             if not rows:
                 break
-            await self._store_missing_vectors(db, model, rows, as_document)
-            await self._run(apply, rows)
-            changed += len(rows)
+            fresh = [row for row in rows if applied.get(row.id or 0) != row.updated_at]
+            if fresh:
+                await self._store_missing_vectors(db, model, fresh, as_document)
+                await self._run(apply, fresh)
+                applied.update((row.id or 0, row.updated_at) for row in fresh)
+                changed += len(fresh)
             cursor = (rows[-1].updated_at, rows[-1].id or 0)
         if changed:
             log.info("%s index: %d rows updated", model.__tablename__, changed)
         if cursor is None:
             return None
-        return (cursor[0] - _LATE_COMMIT_MARGIN, 0)
+        since = started - _LATE_COMMIT_MARGIN
+        for row_id in [i for i, at in applied.items() if at <= since]:
+            del applied[row_id]  # never read again: the next refresh starts after them
+        return (since, 0)
 
     def _apply_fact_checks(self, rows: list[FactCheck]) -> None:
         self.fact_checks.add([fact_check_document(row, self.encoder.dim) for row in rows])

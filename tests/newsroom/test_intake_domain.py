@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from sqlmodel import select
@@ -178,4 +179,34 @@ async def test_invisible_and_control_characters_are_not_stored(
     async with database.session() as session:
         tip = (await session.exec(select(Tip))).one()
     assert tip.text == "Banks close on Monday, withdraw  your money now"
+    indexes.close()
+
+
+async def test_a_refresh_indexes_an_import_once_and_then_only_what_changed(
+    database: Database, encoder: Encoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = [
+        FactCheckRecord(
+            url=f"https://example.org/check/{n}",
+            claim_reviewed=f"Claim number {n} about the town hall",
+            rating="false",
+        )
+        for n in range(30)
+    ]
+    await import_records(database, records, source="test")
+    indexes = MatchingIndexes(encoder)
+
+    def updated() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "fact_check index" in r.getMessage()]
+
+    with caplog.at_level("INFO", logger="newsroom.indexes"):
+        await indexes.refresh(database)
+        assert updated() == ["fact_check index: 30 rows updated"]
+        await indexes.refresh(database)  # within the late-commit margin: re-read, not re-added
+        assert len(updated()) == 1
+        changed = replace(records[0], rating="true")
+        await import_records(database, [changed], source="test")
+        await indexes.refresh(database)
+        assert updated()[-1] == "fact_check index: 1 rows updated"
+    assert len(indexes.fact_checks) == 30
     indexes.close()
