@@ -36,7 +36,7 @@ def _panel(
     unit: str,
 ) -> None:
     font = ImageFont.load_default()
-    width = WIDTH // 2 - MARGIN - 20
+    width = WIDTH // 2 - MARGIN - 50
     top, bottom = MARGIN, HEIGHT - MARGIN
     right = left + width
     draw.text((left, 20), title, fill="black", font=font)
@@ -56,7 +56,8 @@ def _panel(
         draw.text((left - 60, y - 6), f"{value:.0f} {unit}", fill="black", font=font)
     for size in sizes:
         x, _ = point(size, 0)
-        draw.text((x - 14, bottom + 8), f"{size:,}", fill="black", font=font)
+        label = f"{size:,}"
+        draw.text((x - 3 * len(label), bottom + 8), label, fill="black", font=font)
     draw.text((right - 90, bottom + 26), "fact-checks (log)", fill="black", font=font)
     for row, (name, values) in enumerate(series.items()):
         points = [point(s, v) for s, v in zip(sizes, values, strict=True)]
