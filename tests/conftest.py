@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
+from bot.emulator import BotAPIEmulator
 from matching import Encoder, load_encoder
 from storage.db import Database, upgrade_database
 
@@ -46,6 +47,15 @@ async def _drop_postgres_database(name: str) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def emulator() -> AsyncIterator[BotAPIEmulator]:
+    """A fresh fake Bot API server on 127.0.0.1: the only Telegram any test talks to."""
+    emu = BotAPIEmulator()
+    await emu.start()
+    yield emu
+    await emu.stop()
 
 
 @pytest.fixture(scope="session")

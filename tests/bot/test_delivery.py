@@ -91,14 +91,6 @@ def assert_within_limits(calls: Sequence[Call], per_second: int, seconds_per_cha
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def emulator() -> AsyncIterator[BotAPIEmulator]:
-    emu = BotAPIEmulator()
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
 async def bot(emulator: BotAPIEmulator) -> AsyncIterator[Bot]:
     async with Bot(emulator.token, base_url=emulator.base_url) as telegram_bot:
         yield telegram_bot

@@ -15,14 +15,6 @@ from bot.emulator import BotAPIEmulator, HTMLParseError, parse_html
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def emulator() -> AsyncIterator[BotAPIEmulator]:
-    emu = BotAPIEmulator()
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
 async def bot(emulator: BotAPIEmulator) -> AsyncIterator[Bot]:
     async with Bot(
         emulator.token, base_url=emulator.base_url, base_file_url=emulator.base_file_url

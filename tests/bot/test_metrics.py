@@ -52,14 +52,6 @@ def _free_port() -> int:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def emulator() -> AsyncIterator[BotAPIEmulator]:
-    emu = BotAPIEmulator()
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
 async def newsroom(database: Database, encoder: Encoder) -> AsyncIterator[Newsroom]:
     async with database.session() as session:
         session.add(

@@ -89,14 +89,6 @@ async def _exit_code(command: list[str], env: dict[str, str]) -> int:
     return await asyncio.wait_for(process.wait(), 10)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def emulator() -> AsyncIterator[BotAPIEmulator]:
-    emu = BotAPIEmulator()
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
 def test_the_image_runs_tipline_run_as_an_unprivileged_user_with_a_health_check() -> None:
     names = [name for name, _ in _instructions()]
     assert _exec_form("ENTRYPOINT") + _exec_form("CMD") == ["tipline", "run"]

@@ -19,14 +19,6 @@ from storage.db import Database
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def emulator() -> AsyncIterator[BotAPIEmulator]:
-    emu = BotAPIEmulator()
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
 async def tipline(
     database: Database, emulator: BotAPIEmulator, encoder: Encoder
 ) -> AsyncIterator[TipLine]:

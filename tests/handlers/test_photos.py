@@ -64,14 +64,6 @@ def _russian_fact_check() -> FactCheck:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def emulator() -> AsyncIterator[BotAPIEmulator]:
-    emu = BotAPIEmulator()
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
 async def tipline(
     database: Database, emulator: BotAPIEmulator, encoder: Encoder
 ) -> AsyncIterator[TipLine]:
