@@ -1,7 +1,8 @@
-"""In-memory indexes: BM25 over words and exact cosine search over sentence vectors.
+"""In-memory indexes: BM25 over words and cosine search over sentence vectors.
 
-Both are exact. At 100,000 documents a query costs a few milliseconds on one core; the plan
-beyond a million is in docs/MATCHING.md.
+BM25 is exact. The vector index is exact up to ``CELLS_FROM_ROWS`` rows; beyond, it reads only
+the rows in the coarse cells (spherical k-means) nearest the query, so a query no longer reads
+every row (docs/MATCHING.md, "Scale").
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ __all__ = ["LexicalIndex", "VectorIndex"]
 
 DocId = Hashable
 _BLOCK_ROWS = 4096  # rows of an int8 matrix widened to float32 at once (8 MB at 512-d)
+CELLS_FROM_ROWS = 50_000  # below this a query reads every row: fast enough, and exact
+_PROBED_CELLS = 24  # the cells a query reads
+_KMEANS_ROUNDS = 8
+_KMEANS_SAMPLE_PER_CELL = 32
 
 
 def _top(scores: np.ndarray, slots: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -137,6 +142,10 @@ class VectorIndex:
         self._scale = np.zeros(0, dtype=np.float32)  # quantised rows: stored = vector * scale
         self._ids: list[DocId] = []
         self._slot_of: dict[DocId, int] = {}
+        # Coarse cells, once there are CELLS_FROM_ROWS rows: unit centroids, and each slot's.
+        self._centroids: np.ndarray | None = None
+        self._cell = np.zeros(0, dtype=np.int32)
+        self._cells_built_at = 0
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -147,12 +156,14 @@ class VectorIndex:
     def add(self, ids: Sequence[DocId], vectors: np.ndarray) -> None:
         """Add or replace rows; the matrix doubles when full, so adds are amortised O(1)."""
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+        centroids = self._centroids
+        cells = self._nearest_cells(vectors, centroids) if centroids is not None else None
         scales = np.ones(len(ids), dtype=np.float32)
         if self._quantised:
             peaks = np.abs(vectors).max(axis=1, initial=0.0)
             scales = np.divide(127.0, peaks, out=scales, where=peaks > 0)
             vectors = np.rint(vectors * scales[:, None])
-        for doc_id, vector, scale in zip(ids, vectors, scales, strict=True):
+        for n, (doc_id, vector, scale) in enumerate(zip(ids, vectors, scales, strict=True)):
             slot = self._slot_of.get(doc_id)
             if slot is None:
                 slot = len(self._ids)
@@ -162,6 +173,11 @@ class VectorIndex:
                 self._slot_of[doc_id] = slot
             self._matrix[slot] = vector
             self._scale[slot] = scale
+            if cells is not None:
+                self._cell[slot] = cells[n]
+        # Cells are (re)built when the rows first reach the threshold and each time they double.
+        if len(self._ids) >= max(CELLS_FROM_ROWS, 2 * self._cells_built_at):
+            self._build_cells()
 
     def _grow(self) -> None:
         size, used = max(64, 2 * len(self._matrix)), len(self._ids)
@@ -171,6 +187,47 @@ class VectorIndex:
         scale = np.ones(size, dtype=np.float32)
         scale[:used] = self._scale[:used]
         self._scale = scale
+        cell = np.zeros(size, dtype=np.int32)
+        cell[:used] = self._cell[:used]
+        self._cell = cell
+
+    def _rows(self, slots: np.ndarray | slice) -> np.ndarray:
+        """Stored rows as float32 unit vectors."""
+        rows = self._matrix[slots]
+        if not self._quantised:
+            return rows
+        return rows.astype(np.float32) / self._scale[slots][:, None]
+
+    @staticmethod
+    def _nearest_cells(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+        cells = np.empty(len(vectors), dtype=np.int32)
+        for start in range(0, len(vectors), _BLOCK_ROWS):
+            block = vectors[start : start + _BLOCK_ROWS]
+            cells[start : start + len(block)] = np.argmax(block @ centroids.T, axis=1)
+        return cells
+
+    def _build_cells(self) -> None:
+        """Spherical k-means on a sample of the rows, seeded for repeatable cells."""
+        used = len(self._ids)
+        count = int(math.sqrt(used))  # about as many cells as rows per cell
+        rng = np.random.default_rng(0)
+        sample_size = min(used, count * _KMEANS_SAMPLE_PER_CELL)
+        sample = self._rows(np.sort(rng.choice(used, sample_size, replace=False)))
+        centroids = sample[rng.choice(sample_size, count, replace=False)]
+        for _ in range(_KMEANS_ROUNDS):
+            assigned = np.argmax(sample @ centroids.T, axis=1)
+            sums = np.zeros_like(centroids)
+            np.add.at(sums, assigned, sample)
+            norms = np.linalg.norm(sums, axis=1, keepdims=True)
+            empty = norms[:, 0] == 0
+            sums[empty] = sample[rng.choice(sample_size, int(empty.sum()))]
+            centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        self._centroids = centroids = centroids.astype(np.float32)
+        for start in range(0, used, _BLOCK_ROWS):
+            stop = min(start + _BLOCK_ROWS, used)
+            rows = self._rows(slice(start, stop))
+            self._cell[start:stop] = self._nearest_cells(rows, centroids)
+        self._cells_built_at = used
 
     def remove(self, doc_id: DocId) -> None:
         """Remove a row by moving the last row into its place."""
@@ -182,6 +239,7 @@ class VectorIndex:
             moved = self._ids[last]
             self._matrix[slot] = self._matrix[last]
             self._scale[slot] = self._scale[last]
+            self._cell[slot] = self._cell[last]
             self._ids[slot] = moved
             self._slot_of[moved] = slot
         self._ids.pop()
@@ -204,6 +262,11 @@ class VectorIndex:
             return []
         used = len(self._ids)
         query = np.asarray(query, dtype=np.float32)
+        if self._centroids is not None:
+            probed = np.argsort(-(self._centroids @ query))[:_PROBED_CELLS]
+            slots = np.flatnonzero(np.isin(self._cell[:used], probed))
+            scores = self._rows(slots) @ query
+            return [(self._ids[slot], score) for slot, score in _top(scores, slots, k)]
         if self._quantised:
             # numpy has no fast integer matmul: widen a cache-sized block at a time instead.
             scores = np.empty(used, dtype=np.float32)

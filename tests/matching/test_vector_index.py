@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from matching import VectorIndex
+from matching.index import CELLS_FROM_ROWS
 
 
 def _unit_rows(count: int, seed: int) -> np.ndarray:
@@ -37,3 +39,51 @@ def test_int8_index_keeps_scores_right_after_a_removal_moves_the_last_row() -> N
     assert best == "fc99"
     assert abs(score - 1.0) < 0.01
     assert abs(index.similarity("fc99", rows[99]) - 1.0) < 0.01
+
+
+def _clustered_rows(count: int, dim: int, seed: int) -> np.ndarray:
+    """Rows around a few hundred topics, as fact-checks cluster around recurring rumours."""
+    rng = np.random.default_rng(seed)
+    topics = rng.standard_normal((400, dim)).astype(np.float32)
+    rows = topics[rng.integers(0, len(topics), count)] + 0.6 * rng.standard_normal(
+        (count, dim)
+    ).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _exact_top(rows: np.ndarray, query: np.ndarray, k: int) -> set[int]:
+    return set(np.argsort(-(rows @ query))[:k].tolist())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int8])
+def test_past_the_threshold_cells_find_what_an_exact_search_finds(dtype: type) -> None:
+    count, dim = CELLS_FROM_ROWS + 10_000, 64
+    rows = _clustered_rows(count, dim, seed=3)
+    index = VectorIndex(dim, dtype=dtype)
+    for start in range(0, count, 10_000):  # in batches, as a worker fills it at start-up
+        index.add(list(range(start, min(start + 10_000, count))), rows[start : start + 10_000])
+    assert index._centroids is not None
+    rng = np.random.default_rng(4)
+    found = 0
+    for n in rng.choice(count, 100, replace=False):
+        noise = rng.standard_normal(dim).astype(np.float32)
+        query = rows[n] + 0.4 * noise / np.linalg.norm(noise)  # a rewording: cosine ~0.9
+        query /= np.linalg.norm(query)
+        top = [doc_id for doc_id, _ in index.search(query, 10)]
+        assert top[0] == n
+        found += len(set(top) & _exact_top(rows, query, 10))
+    assert found / 1000 >= 0.95  # recall@10 against the exact search
+
+
+def test_cells_follow_removals_and_replacements() -> None:
+    count, dim = CELLS_FROM_ROWS, 32
+    rows = _clustered_rows(count, dim, seed=5)
+    index = VectorIndex(dim)
+    index.add(list(range(count)), rows)
+    assert index._centroids is not None
+    index.remove(7)  # the last row moves into slot 7, with its cell
+    [(best, _)] = index.search(rows[count - 1], 1)
+    assert best == count - 1
+    assert 7 not in {doc_id for doc_id, _ in index.search(rows[7], 20)}
+    index.add([8], rows[9:10])  # a changed vector moves to its new cell
+    assert {doc_id for doc_id, _ in index.search(rows[9], 2)} == {8, 9}
