@@ -17,6 +17,7 @@ from telegram.ext import (
 
 from bot.metrics import MeteredRequest, TiplineMetrics
 from bot.settings import Settings
+from bot.updates import is_transient, report_transient_failure
 from handlers import commands, desk, groups, inline, replies, tips
 from handlers.common import HTML, METRICS_KEY, NEWSROOM_KEY, translator_for
 from newsroom.context import Newsroom
@@ -119,8 +120,20 @@ async def _announce_commands(application: Application) -> None:
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Logs the failure (never the message text) and apologises to a private sender."""
+    """Logs the failure (never the message text) and apologises to a private sender.
+
+    A transient failure (the database locked or away, Telegram unreachable) is not the
+    sender's problem: the update pipeline processes the update again, and answers then.
+    """
     context.application.bot_data[METRICS_KEY].update_failed(context.error)
+    if context.error is not None and is_transient(context.error):
+        report_transient_failure()
+        log.warning(
+            "update %s failed (%s); it will be processed again",
+            update.update_id if isinstance(update, Update) else "-",
+            type(context.error).__name__,
+        )
+        return
     log.error(
         "update %s failed: %s",
         update.update_id if isinstance(update, Update) else "-",
