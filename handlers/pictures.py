@@ -23,7 +23,7 @@ from newsroom.images import (
     Reply,
     pictures_left_unread,
 )
-from newsroom.intake import IntakeResult, PictureReading, receive_picture
+from newsroom.intake import IntakeResult, PictureReading, mark_reply_sent, receive_picture
 
 __all__ = ["has_picture", "read_later", "resume_unread_pictures"]
 
@@ -106,6 +106,7 @@ async def read_later(
     unread = await receive_picture(newsroom.db, newsroom.indexes, result.tip_id, PictureReading())
     if unread is not None:
         await reply(unread)
+        await mark_reply_sent(newsroom.db, result.tip_id)
 
 
 async def resume_unread_pictures(bot: Bot, newsroom: Newsroom, *, received_before: datetime) -> int:

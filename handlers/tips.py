@@ -22,6 +22,7 @@ from newsroom.intake import (
     ForwardOrigin,
     IncomingTip,
     TipNotFoundError,
+    mark_reply_sent,
     receive_tip,
     record_match_answer,
 )
@@ -103,6 +104,8 @@ async def tip(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text, buttons = replies.intake_reply(tr, result)
         await update.effective_message.reply_text(text, reply_markup=buttons, **HTML)
         meter.reply_sent(result.kind)
+        if result.tip_id is not None:
+            await mark_reply_sent(newsroom.db, result.tip_id)
     await pictures.read_later(update, context, result, tr)
 
 

@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from matching.images import PictureHash, ocr_languages, picture_hash, script_of
 from newsroom.fetch import Fetcher, FetchError
 from newsroom.indexes import MatchingIndexes
-from newsroom.intake import IntakeResult, PictureReading, receive_picture
+from newsroom.intake import IntakeResult, PictureReading, mark_reply_sent, receive_picture
 from storage import pictures
 from storage.db import Database
 from storage.pictures import UnreadPicture
@@ -310,6 +310,7 @@ class PictureReader:
         result = await receive_picture(self.db, self.indexes, job.tip_id, reading)
         if result is not None:
             await job.reply(result)
+            await mark_reply_sent(self.db, job.tip_id)
         return result
 
     async def _file_unread(self, job: PictureJob) -> None:
@@ -319,6 +320,7 @@ class PictureReader:
             result = await receive_picture(self.db, self.indexes, job.tip_id, PictureReading())
             if result is not None:
                 await job.reply(result)
+                await mark_reply_sent(self.db, job.tip_id)
         except Exception:
             log.exception("filing the unread picture of tip %s failed", job.tip_id)
 

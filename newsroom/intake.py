@@ -40,6 +40,7 @@ __all__ = [
     "PictureReading",
     "TipNotFoundError",
     "VerdictCard",
+    "mark_reply_sent",
     "receive_picture",
     "receive_tip",
     "record_match_answer",
@@ -180,7 +181,7 @@ async def receive_tip(
         recent = await tips.count_tips_since(session, reporter.id, since)
         stored, created = await tips.record_tip(session, reporter_id=reporter.id, **fields)
         if not created and stored.reply_kind is not None:
-            return IntakeResult(kind="repeat", tip_id=stored.id, claim_id=stored.claim_id)
+            return await _answer_again(session, stored)
         if recent >= policy.rate_limit_tips:
             await tips.update_tip(session, stored, reply_kind="rate_limited")
             return IntakeResult(kind="rate_limited", tip_id=stored.id, language=language)
@@ -226,6 +227,39 @@ async def receive_tip(
         await indexes.add_claim(claim)
     log.info("tip %s filed under claim %s: %s", tip_id, claim.id, result.kind)
     return result
+
+
+# Answers that can be given again from what is stored; "reading" is the picture reader's.
+_ANSWERED_AGAIN = frozenset({"verdict", "ask", "queued", "rate_limited", "empty"})
+
+
+async def _answer_again(session: AsyncSession, tip: Tip) -> IntakeResult:
+    """A redelivered tip: "repeat" if its answer went out, else that answer once more.
+
+    The answer is sent after the tip's transaction commits; a worker that died in between
+    (or a Telegram error there) leaves the sender waiting, and the redelivery answers them.
+    """
+    if tip.reply_sent_at is not None or tip.reply_kind not in _ANSWERED_AGAIN:
+        return IntakeResult(kind="repeat", tip_id=tip.id, claim_id=tip.claim_id)
+    claim = await claims.get_claim(session, tip.claim_id) if tip.claim_id else None
+    fact_check = await session.get(FactCheck, tip.fact_check_id) if tip.fact_check_id else None
+    return IntakeResult(
+        kind=tip.reply_kind,  # type: ignore[arg-type]
+        tip_id=tip.id,
+        claim_id=tip.claim_id,
+        fact_check=VerdictCard.of(fact_check) if fact_check else None,
+        score=tip.match_score,
+        other_senders=max(claim.reporter_count - 1, 0) if claim else 0,
+        language=tip.language or "und",
+    )
+
+
+async def mark_reply_sent(db: Database, tip_id: int) -> None:
+    """Record that the sender's answer to this tip reached Telegram."""
+    async with db.session() as session:
+        tip = await session.get(Tip, tip_id)
+        if tip is not None:
+            await tips.update_tip(session, tip, reply_sent_at=utcnow())
 
 
 def _tip_fields(tip: IncomingTip, text: str, normalized: str, language: str) -> dict[str, object]:

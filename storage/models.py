@@ -227,6 +227,8 @@ class Tip(SQLModel, table=True):
     )
     match_score: float | None = None
     reply_kind: str | None = Field(default=None, max_length=20)
+    # When the answer reached Telegram: a redelivered update without it is answered again.
+    reply_sent_at: datetime | None = _timestamp(nullable=True)
     fact_check_id: int | None = Field(
         default=None, foreign_key="fact_check.id", ondelete="SET NULL"
     )

@@ -65,3 +65,32 @@ async def test_a_tip_whose_first_try_hits_a_locked_database_is_recorded_on_the_r
     assert len(emulator.sent_messages(4242)) == 1
     async with newsroom.db.session() as session:
         assert len((await session.exec(select(Tip))).all()) == 1
+
+
+async def test_an_answer_telegram_failed_to_take_is_sent_when_the_update_is_retried(
+    emulator: BotAPIEmulator, newsroom: Newsroom
+) -> None:
+    settings = load_settings(None, bot_token=emulator.token, telegram_api_url=emulator.base_url)
+    application = build_application(settings, newsroom)
+    pipeline = UpdatePipeline(application, newsroom.db, retry_delay=timedelta(0))
+    # The tip is filed and committed; then Telegram fails the answer (as when the worker dies
+    # between the two). The retry must answer, and only once.
+    emulator.fail_next("sendMessage", error_code=502, description="Bad Gateway", chat_id=4343)
+    update = emulator.private_message(4343, "Ab Montag ist Bargeld in ganz Europa verboten!")
+    stop = asyncio.Event()
+    async with application:
+        running = asyncio.create_task(pipeline.run(stop))
+        await pipeline.record([update])
+        [answer] = await emulator.wait_for(
+            "sendMessage", where=lambda call: call.params["chat_id"] in (4343, "4343")
+        )
+        await pipeline.record([update])  # Telegram delivers it once more: nothing new is said
+        await asyncio.sleep(0.5)
+        stop.set()
+        await running
+
+    assert "editors will look at it" in answer.params["text"]
+    assert len(emulator.sent_messages(4343)) == 1
+    async with newsroom.db.session() as session:
+        [tip] = (await session.exec(select(Tip))).all()
+    assert tip.reply_sent_at is not None
