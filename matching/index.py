@@ -1,15 +1,17 @@
 """In-memory indexes: BM25 over words and cosine search over sentence vectors.
 
-BM25 is exact. The vector index is exact up to ``CELLS_FROM_ROWS`` rows; beyond, it reads only
-the rows in the coarse cells (spherical k-means) nearest the query, so a query no longer reads
-every row (docs/MATCHING.md, "Scale").
+Both keep their entries in flat numpy arrays, not in a Python object per entry: a posting
+costs a dozen bytes rather than a dictionary slot, which at 100,000 fact-checks is tens of
+megabytes instead of hundreds. BM25 is exact. The vector index is exact up to
+``CELLS_FROM_ROWS`` rows; beyond, its rows are laid out cell by cell (spherical k-means) and a
+query reads only the cells nearest to it (docs/MATCHING.md, "Scale").
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -21,6 +23,7 @@ CELLS_FROM_ROWS = 50_000  # below this a query reads every row: fast enough, and
 _PROBED_CELLS = 24  # the cells a query reads
 _KMEANS_ROUNDS = 8
 _KMEANS_SAMPLE_PER_CELL = 32
+_UNSORTED = 4096  # postings (or rows) kept aside before they are sorted in with the rest
 
 
 def _top(scores: np.ndarray, slots: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -33,17 +36,67 @@ def _top(scores: np.ndarray, slots: np.ndarray, k: int) -> list[tuple[int, float
     return [(int(slots[i]), float(scores[i])) for i in order]
 
 
+class _Column:
+    """A one-dimensional numpy array that doubles when full, so appends are amortised O(1)."""
+
+    def __init__(self, dtype: type) -> None:
+        self._data = np.zeros(64, dtype=dtype)
+        self.size = 0
+
+    @property
+    def values(self) -> np.ndarray:
+        """The filled part, as a view: writes to it change the column."""
+        return self._data[: self.size]
+
+    def extend(self, values: Iterable[float] | np.ndarray) -> None:
+        values = np.asarray(values if isinstance(values, np.ndarray) else list(values))
+        end = self.size + len(values)
+        if end > len(self._data):
+            grown = np.zeros(max(end, 2 * len(self._data)), dtype=self._data.dtype)
+            grown[: self.size] = self.values
+            self._data = grown
+        self._data[self.size : end] = values
+        self.size = end
+
+    def assign(self, values: np.ndarray) -> None:
+        self._data = np.array(values, dtype=self._data.dtype)
+        self.size = len(values)
+
+
+def _idf(document_frequency: np.ndarray | int, documents: int) -> np.ndarray:
+    """Robertson–Spärck Jones IDF, floored at a small positive value."""
+    df = np.asarray(document_frequency, dtype=np.float64)
+    return np.maximum(np.log1p((documents - df + 0.5) / (df + 0.5)), 1e-3)
+
+
 class LexicalIndex:
-    """Okapi BM25 with per-term postings kept as numpy arrays, rebuilt lazily after changes."""
+    """Okapi BM25, with each document's distinct terms and counts in flat arrays.
+
+    The postings (term → documents) are those arrays sorted by term. Documents added since the
+    last sort are read from the unsorted end, and sorted in once there are enough of them; a
+    removed document stays in the arrays, marked dead, until dead ones outnumber the living.
+    """
 
     def __init__(self, *, k1: float = 1.2, b: float = 0.75) -> None:
         self.k1, self.b = k1, b
+        self._term_of: dict[str, int] = {}
+        self._vocabulary: list[str] = []
+        self._df = _Column(np.int32)  # per term: live documents containing it
         self._slot_of: dict[DocId, int] = {}
-        self._ids: list[DocId | None] = []
-        self._terms: list[Counter[str] | None] = []
-        self._length = np.zeros(0, dtype=np.float32)
-        self._postings: dict[str, dict[int, int]] = {}
-        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._ids: list[DocId | None] = []  # per slot; None once removed
+        self._start = _Column(np.int64)  # per slot: its first entry
+        self._width = _Column(np.int32)  # per slot: its distinct terms
+        self._length = _Column(np.float32)  # per slot: its tokens
+        self._live = _Column(np.bool_)
+        self._entry_term = _Column(np.int32)  # per entry: one (document, term, count)
+        self._entry_count = _Column(np.float32)
+        self._entry_slot = _Column(np.int32)
+        self._sorted = 0  # entries [0, _sorted) are in the postings below
+        self._offsets = np.zeros(1, dtype=np.int64)  # term t's postings: [offsets[t], [t+1])
+        self._posting_slot = np.zeros(0, dtype=np.int32)
+        self._posting_count = np.zeros(0, dtype=np.float32)
+        self._posting_weight = np.zeros(0, dtype=np.float32)  # BM25 weight at _weighed_at
+        self._weighed_at = 1.0  # the average document length the weights were computed for
         self._total_length = 0.0
 
     def __len__(self) -> int:
@@ -52,87 +105,186 @@ class LexicalIndex:
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._slot_of
 
+    def _term_id(self, term: str) -> int:
+        term_id = self._term_of.get(term)
+        if term_id is None:
+            term_id = self._term_of[term] = len(self._vocabulary)
+            self._vocabulary.append(term)
+            self._df.extend([0])
+        return term_id
+
     def add(self, doc_id: DocId, tokens: Sequence[str]) -> None:
         """Index a document's tokens; an id already present is replaced."""
         self.remove(doc_id)
         counts = Counter(tokens)
+        term_ids = [self._term_id(term) for term in counts]
         slot = len(self._ids)
         self._ids.append(doc_id)
-        self._terms.append(counts)
         self._slot_of[doc_id] = slot
-        if slot >= len(self._length):
-            grown = np.zeros(max(16, 2 * len(self._length)), dtype=np.float32)
-            grown[: len(self._length)] = self._length
-            self._length = grown
-        self._length[slot] = len(tokens)
+        self._start.extend([self._entry_term.size])
+        self._width.extend([len(term_ids)])
+        self._length.extend([len(tokens)])
+        self._live.extend([True])
+        self._entry_term.extend(term_ids)
+        self._entry_count.extend(counts.values())
+        self._entry_slot.extend([slot] * len(term_ids))
+        self._df.values[term_ids] += 1
         self._total_length += len(tokens)
-        for term, count in counts.items():
-            self._postings.setdefault(term, {})[slot] = count
-            self._arrays.pop(term, None)
+        if self._entry_term.size - self._sorted > max(_UNSORTED, self._sorted // 8):
+            self._sort_postings()
 
     def remove(self, doc_id: DocId) -> None:
         slot = self._slot_of.pop(doc_id, None)
         if slot is None:
             return
-        counts = self._terms[slot] or Counter()
-        for term in counts:
-            postings = self._postings.get(term)
-            if postings is not None:
-                postings.pop(slot, None)
-                if not postings:
-                    del self._postings[term]
-            self._arrays.pop(term, None)
-        self._total_length -= float(self._length[slot])
-        self._length[slot] = 0
+        start = self._start.values[slot]
+        self._df.values[self._entry_term.values[start : start + self._width.values[slot]]] -= 1
+        self._total_length -= float(self._length.values[slot])
+        self._length.values[slot] = 0
+        self._live.values[slot] = False
         self._ids[slot] = None
-        self._terms[slot] = None
+
+    def _sort_postings(self) -> None:
+        if len(self._ids) - len(self._slot_of) > max(1024, len(self._slot_of)):
+            self._drop_dead()
+        live = self._live.values[self._entry_slot.values]
+        terms = self._entry_term.values[live]
+        order = np.argsort(terms, kind="stable")
+        self._posting_slot = self._entry_slot.values[live][order]
+        self._posting_count = self._entry_count.values[live][order]
+        per_term = np.bincount(terms, minlength=len(self._vocabulary))
+        self._offsets = np.concatenate(([0], np.cumsum(per_term)))
+        self._sorted = self._entry_term.size
+        self._weigh_postings()
+
+    def _weigh_postings(self) -> None:
+        """Each posting's BM25 weight, so that a query only adds them up.
+
+        Exact for the average document length of now; recomputed once it has moved by 1 %.
+        """
+        self._weighed_at = self._average_length() or 1.0
+        lengths = self._length.values[self._posting_slot]
+        self._posting_weight = self._weights(self._posting_count, lengths, self._weighed_at)
+
+    def _drop_dead(self) -> None:
+        """Renumber the living documents and forget terms no living document has."""
+        live_slots = np.flatnonzero(self._live.values)
+        new_slot = np.full(len(self._ids), -1, dtype=np.int32)
+        new_slot[live_slots] = np.arange(len(live_slots), dtype=np.int32)
+        keep = self._live.values[self._entry_slot.values]
+        used_terms = np.flatnonzero(self._df.values > 0)
+        new_term = np.full(len(self._vocabulary), -1, dtype=np.int32)
+        new_term[used_terms] = np.arange(len(used_terms), dtype=np.int32)
+
+        self._entry_term.assign(new_term[self._entry_term.values[keep]])
+        self._entry_count.assign(self._entry_count.values[keep])
+        self._entry_slot.assign(new_slot[self._entry_slot.values[keep]])
+        widths = self._width.values[live_slots]
+        self._width.assign(widths)
+        self._start.assign(np.cumsum(widths) - widths)
+        self._length.assign(self._length.values[live_slots])
+        self._live.assign(np.ones(len(live_slots), dtype=np.bool_))
+        self._ids = [self._ids[slot] for slot in live_slots]
+        self._slot_of = {doc_id: slot for slot, doc_id in enumerate(self._ids)}
+        self._vocabulary = [self._vocabulary[term] for term in used_terms]
+        self._term_of = {term: term_id for term_id, term in enumerate(self._vocabulary)}
+        self._df.assign(self._df.values[used_terms])
 
     def idf(self, term: str) -> float:
         """Robertson–Spärck Jones IDF, floored at a small positive value."""
-        n = len(self._postings.get(term, ()))
-        total = len(self._slot_of)
-        return max(math.log(1 + (total - n + 0.5) / (n + 0.5)), 1e-3)
+        term_id = self._term_of.get(term)
+        df = int(self._df.values[term_id]) if term_id is not None else 0
+        return float(_idf(df, len(self._slot_of)))
 
-    def terms(self, doc_id: DocId) -> Counter[str]:
-        slot = self._slot_of.get(doc_id)
-        return (self._terms[slot] or Counter()) if slot is not None else Counter()
+    def _weights(self, tf: np.ndarray, lengths: np.ndarray, average: float) -> np.ndarray:
+        """BM25's saturated, length-normalised term frequency."""
+        return tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * lengths / average))
 
-    def _array(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        cached = self._arrays.get(term)
-        if cached is None:
-            postings = self._postings[term]
-            cached = (
-                np.fromiter(postings.keys(), dtype=np.int64, count=len(postings)),
-                np.fromiter(postings.values(), dtype=np.float32, count=len(postings)),
-            )
-            self._arrays[term] = cached
-        return cached
+    def _average_length(self) -> float:
+        return self._total_length / len(self._slot_of) if self._slot_of else 1.0
+
+    def _weights(self, tf: np.ndarray, lengths: np.ndarray, average: float) -> np.ndarray:
+        """BM25's saturated, length-normalised term frequency."""
+        return tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * lengths / average))
+
+    def _average_length(self) -> float:
+        return self._total_length / len(self._slot_of) if self._slot_of else 1.0
 
     def search(self, tokens: Sequence[str], k: int = 10) -> list[tuple[DocId, float]]:
         """The k best documents by BM25, best first; documents sharing no term are left out."""
         if not self._slot_of:
             return []
-        average = self._total_length / len(self._slot_of) or 1.0
-        # Scores add up in one dense row: a term's postings hold each slot once, so no sort
-        # (np.unique over every posting was a tenth of a tip's matching at 100k documents).
-        totals = np.zeros(len(self._ids), dtype=np.float64)
+        if self._entry_term.size - self._sorted > _UNSORTED:
+            self._sort_postings()
+        average = self._average_length() or 1.0
+        if abs(average - self._weighed_at) > 0.01 * average:
+            self._weigh_postings()
+        documents = len(self._slot_of)
+        unsorted_terms = self._entry_term.values[self._sorted :]
+        # Scores add up in one dense row: a term's postings hold each slot once, so no sort.
+        totals = np.zeros(len(self._ids), dtype=np.float32)
         for term, query_count in Counter(tokens).items():
-            if term not in self._postings:
+            term_id = self._term_of.get(term)
+            if term_id is None or not self._df.values[term_id]:
                 continue
-            slots, tf = self._array(term)
-            norm = self.k1 * (1 - self.b + self.b * self._length[slots] / average)
-            totals[slots] += self.idf(term) * query_count * tf * (self.k1 + 1) / (tf + norm)
-        hits = np.flatnonzero(totals)
-        scores = totals[hits].astype(np.float32)
-        return [(self._ids[slot], score) for slot, score in _top(scores, hits, k)]
+            weight = float(_idf(self._df.values[term_id], documents)) * query_count
+            if term_id + 1 < len(self._offsets):
+                start, stop = self._offsets[term_id], self._offsets[term_id + 1]
+                slots, weights = self._posting_slot[start:stop], self._posting_weight[start:stop]
+                np.add.at(totals, slots, weight * weights)
+            newer = self._sorted + np.flatnonzero(unsorted_terms == term_id)
+            if len(newer):
+                slots = self._entry_slot.values[newer]
+                tf, lengths = self._entry_count.values[newer], self._length.values[slots]
+                np.add.at(totals, slots, weight * self._weights(tf, lengths, average))
+        hits = np.flatnonzero(totals)  # first: argpartition is slow over many equal zeros
+        hits = hits[self._live.values[hits]]
+        return [(self._ids[slot], score) for slot, score in _top(totals[hits], hits, k)]
+
+    def overlap(
+        self, tokens: Sequence[str], doc_ids: Sequence[DocId]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """IDF-weighted shares of the query's distinct terms found in each document, and of
+        each document's terms found in the query; zeros for a document not indexed.
+        """
+        documents = len(self._slot_of)
+        query_terms = set(tokens)
+        known = np.array(
+            [t for term in query_terms if (t := self._term_of.get(term)) is not None], np.int32
+        )
+        unknown = len(query_terms) - len(known)
+        query_total = float(_idf(self._df.values[known], documents).sum())
+        query_total += unknown * float(_idf(0, documents))
+
+        slots = np.array([self._slot_of.get(doc_id, -1) for doc_id in doc_ids], dtype=np.int64)
+        found = slots >= 0
+        widths = np.zeros(len(slots), dtype=np.int64)
+        widths[found] = self._width.values[slots[found]]
+        starts = np.zeros(len(slots), dtype=np.int64)
+        starts[found] = self._start.values[slots[found]]
+        owner = np.repeat(np.arange(len(doc_ids)), widths)
+        first = np.cumsum(widths) - widths
+        entries = np.repeat(starts - first, widths) + np.arange(widths.sum())
+        terms = self._entry_term.values[entries]
+        weights = _idf(self._df.values[terms], documents)
+        shared = np.bincount(owner, weights * np.isin(terms, known), minlength=len(doc_ids))
+        doc_totals = np.bincount(owner, weights, minlength=len(doc_ids))
+        query_share = shared / query_total if query_total else np.zeros(len(doc_ids))
+        doc_share = np.divide(shared, doc_totals, out=np.zeros(len(doc_ids)), where=doc_totals > 0)
+        return query_share, doc_share
 
 
 class VectorIndex:
-    """Exact cosine search over L2-normalised rows kept in one contiguous, growing matrix.
+    """Cosine search over L2-normalised rows kept in one contiguous, growing matrix.
 
     With an integer ``dtype`` (``np.int8``) each row is stored scaled by 127 over its largest
     component, a quarter of float32's memory (512 MB for a million 512-d rows); scores are
     then within about 0.005 of the float32 cosine (docs/BENCHMARKS.md, matching scale).
+
+    From ``CELLS_FROM_ROWS`` rows on, the rows are sorted by coarse cell, so that a query reads
+    the cells nearest to it as a few contiguous blocks. Rows added since the last sort are read
+    in full until there are enough of them to sort in; a row removed from a sorted cell stays
+    there, marked dead, until then.
     """
 
     def __init__(self, dim: int, *, dtype: type = np.float32) -> None:
@@ -140,15 +292,17 @@ class VectorIndex:
         self._quantised = bool(np.issubdtype(dtype, np.integer))
         self._matrix = np.zeros((0, dim), dtype=dtype)
         self._scale = np.zeros(0, dtype=np.float32)  # quantised rows: stored = vector * scale
-        self._ids: list[DocId] = []
+        self._live = np.zeros(0, dtype=np.bool_)
+        self._ids: list[DocId | None] = []
         self._slot_of: dict[DocId, int] = {}
-        # Coarse cells, once there are CELLS_FROM_ROWS rows: unit centroids, and each slot's.
-        self._centroids: np.ndarray | None = None
-        self._cell = np.zeros(0, dtype=np.int32)
+        self._centroids: np.ndarray | None = None  # unit centroids, once there are cells
+        self._cell = np.zeros(0, dtype=np.int32)  # per slot
+        self._bounds = np.zeros(1, dtype=np.int64)  # cell c is rows [bounds[c], bounds[c+1])
+        self._sorted = 0  # rows [0, _sorted) are sorted by cell; the rest are read in full
         self._cells_built_at = 0
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._slot_of)
 
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._slot_of
@@ -165,31 +319,43 @@ class VectorIndex:
             vectors = np.rint(vectors * scales[:, None])
         for n, (doc_id, vector, scale) in enumerate(zip(ids, vectors, scales, strict=True)):
             slot = self._slot_of.get(doc_id)
+            if slot is not None and slot < self._sorted:
+                self._kill(slot)  # its cell may change: it joins the unsorted rows
+                slot = None
             if slot is None:
                 slot = len(self._ids)
                 if slot >= len(self._matrix):
                     self._grow()
                 self._ids.append(doc_id)
                 self._slot_of[doc_id] = slot
+                self._live[slot] = True
             self._matrix[slot] = vector
             self._scale[slot] = scale
             if cells is not None:
                 self._cell[slot] = cells[n]
         # Cells are (re)built when the rows first reach the threshold and each time they double.
-        if len(self._ids) >= max(CELLS_FROM_ROWS, 2 * self._cells_built_at):
+        if len(self) >= max(CELLS_FROM_ROWS, 2 * self._cells_built_at):
             self._build_cells()
+        elif centroids is not None and len(self._ids) - self._sorted > max(
+            _UNSORTED, self._sorted // 8
+        ):
+            self._sort_by_cell(centroids)
 
     def _grow(self) -> None:
         size, used = max(64, 2 * len(self._matrix)), len(self._ids)
         grown = np.zeros((size, self.dim), self._matrix.dtype)
         grown[:used] = self._matrix[:used]
         self._matrix = grown
-        scale = np.ones(size, dtype=np.float32)
-        scale[:used] = self._scale[:used]
-        self._scale = scale
-        cell = np.zeros(size, dtype=np.int32)
-        cell[:used] = self._cell[:used]
-        self._cell = cell
+        for name, dtype in (("_scale", np.float32), ("_cell", np.int32), ("_live", np.bool_)):
+            column = np.zeros(size, dtype=dtype)
+            column[:used] = getattr(self, name)[:used]
+            setattr(self, name, column)
+
+    def _kill(self, slot: int) -> None:
+        """Mark a sorted row dead: moving another into its place would break its cell."""
+        self._ids[slot] = None
+        self._live[slot] = False
+        self._matrix[slot] = 0
 
     def _rows(self, slots: np.ndarray | slice) -> np.ndarray:
         """Stored rows as float32 unit vectors."""
@@ -197,6 +363,17 @@ class VectorIndex:
         if not self._quantised:
             return rows
         return rows.astype(np.float32) / self._scale[slots][:, None]
+
+    def _scores(self, start: int, stop: int, query: np.ndarray) -> np.ndarray:
+        """Cosines of rows [start, stop) with the query."""
+        if not self._quantised:
+            return self._matrix[start:stop] @ query
+        # numpy has no fast integer matmul: widen a cache-sized block at a time instead.
+        scores = np.empty(stop - start, dtype=np.float32)
+        for block in range(start, stop, _BLOCK_ROWS):
+            end = min(block + _BLOCK_ROWS, stop)
+            scores[block - start : end - start] = self._matrix[block:end].astype(np.float32) @ query
+        return scores / self._scale[start:stop]
 
     @staticmethod
     def _nearest_cells(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -208,11 +385,11 @@ class VectorIndex:
 
     def _build_cells(self) -> None:
         """Spherical k-means on a sample of the rows, seeded for repeatable cells."""
-        used = len(self._ids)
-        count = int(math.sqrt(used))  # about as many cells as rows per cell
+        live = np.flatnonzero(self._live[: len(self._ids)])
+        count = int(math.sqrt(len(live)))  # about as many cells as rows per cell
         rng = np.random.default_rng(0)
-        sample_size = min(used, count * _KMEANS_SAMPLE_PER_CELL)
-        sample = self._rows(np.sort(rng.choice(used, sample_size, replace=False)))
+        sample_size = min(len(live), count * _KMEANS_SAMPLE_PER_CELL)
+        sample = self._rows(np.sort(rng.choice(live, sample_size, replace=False)))
         centroids = sample[rng.choice(sample_size, count, replace=False)]
         for _ in range(_KMEANS_ROUNDS):
             assigned = np.argmax(sample @ centroids.T, axis=1)
@@ -223,18 +400,38 @@ class VectorIndex:
             sums[empty] = sample[rng.choice(sample_size, int(empty.sum()))]
             centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
         self._centroids = centroids = centroids.astype(np.float32)
-        for start in range(0, used, _BLOCK_ROWS):
-            stop = min(start + _BLOCK_ROWS, used)
-            rows = self._rows(slice(start, stop))
-            self._cell[start:stop] = self._nearest_cells(rows, centroids)
-        self._cells_built_at = used
+        for start in range(0, len(self._ids), _BLOCK_ROWS):
+            stop = min(start + _BLOCK_ROWS, len(self._ids))
+            self._cell[start:stop] = self._nearest_cells(self._rows(slice(start, stop)), centroids)
+        self._cells_built_at = len(live)
+        self._sort_by_cell(centroids)
+
+    def _sort_by_cell(self, centroids: np.ndarray) -> None:
+        """Lay the living rows out cell by cell, dropping the dead ones."""
+        used = len(self._ids)
+        live = np.flatnonzero(self._live[:used])
+        order = live[np.argsort(self._cell[live], kind="stable")]
+        count = len(order)
+        self._matrix[:count] = self._matrix[order]
+        self._matrix[count:used] = 0
+        for column in (self._scale, self._cell):
+            column[:count] = column[order]
+        self._live[:count], self._live[count:used] = True, False
+        self._ids = [self._ids[slot] for slot in order]
+        self._slot_of = {doc_id: slot for slot, doc_id in enumerate(self._ids)}
+        per_cell = np.bincount(self._cell[:count], minlength=len(centroids))
+        self._bounds = np.concatenate(([0], np.cumsum(per_cell)))
+        self._sorted = count
 
     def remove(self, doc_id: DocId) -> None:
-        """Remove a row by moving the last row into its place."""
+        """Remove a row: in a sorted cell, mark it dead; else move the last row into its place."""
         slot = self._slot_of.pop(doc_id, None)
         if slot is None:
             return
-        last = len(self._ids) - 1
+        if slot < self._sorted:
+            self._kill(slot)
+            return
+        last = len(self._ids) - 1  # an unsorted row, as the removed one is
         if slot != last:
             moved = self._ids[last]
             self._matrix[slot] = self._matrix[last]
@@ -244,6 +441,7 @@ class VectorIndex:
             self._slot_of[moved] = slot
         self._ids.pop()
         self._matrix[last] = 0
+        self._live[last] = False
 
     def vector(self, doc_id: DocId) -> np.ndarray | None:
         slot = self._slot_of.get(doc_id)
@@ -256,25 +454,33 @@ class VectorIndex:
         row = self.vector(doc_id)
         return 0.0 if row is None else float(row @ query)
 
+    def similarities(self, doc_ids: Sequence[DocId], query: np.ndarray) -> np.ndarray:
+        """Cosines of the given rows with the query, in one product; 0 for an unknown id."""
+        slots = np.array([self._slot_of.get(doc_id, -1) for doc_id in doc_ids], dtype=np.int64)
+        found = slots >= 0
+        scores = np.zeros(len(doc_ids), dtype=np.float32)
+        if found.any():
+            scores[found] = self._rows(slots[found]) @ np.asarray(query, dtype=np.float32)
+        return scores
+
     def search(self, query: np.ndarray, k: int = 10) -> list[tuple[DocId, float]]:
         """The k most similar rows by cosine (rows and query are unit vectors), best first."""
-        if not self._ids:
+        if not self._slot_of:
             return []
         used = len(self._ids)
         query = np.asarray(query, dtype=np.float32)
-        if self._centroids is not None:
-            probed = np.argsort(-(self._centroids @ query))[:_PROBED_CELLS]
-            slots = np.flatnonzero(np.isin(self._cell[:used], probed))
-            scores = self._rows(slots) @ query
-            return [(self._ids[slot], score) for slot, score in _top(scores, slots, k)]
-        if self._quantised:
-            # numpy has no fast integer matmul: widen a cache-sized block at a time instead.
-            scores = np.empty(used, dtype=np.float32)
-            for start in range(0, used, _BLOCK_ROWS):
-                stop = min(start + _BLOCK_ROWS, used)
-                scores[start:stop] = self._matrix[start:stop].astype(np.float32) @ query
-            scores /= self._scale[:used]
+        if self._centroids is None:
+            slots, scores = np.arange(used), self._scores(0, used, query)
         else:
-            scores = self._matrix[:used] @ query
-        slots = np.arange(used)
+            closeness = self._centroids @ query
+            probed = np.arange(len(closeness))
+            if len(probed) > _PROBED_CELLS:
+                probed = np.argpartition(-closeness, _PROBED_CELLS - 1)[:_PROBED_CELLS]
+            ranges = [(int(self._bounds[c]), int(self._bounds[c + 1])) for c in np.sort(probed)]
+            ranges.append((self._sorted, used))
+            ranges = [(start, stop) for start, stop in ranges if stop > start]
+            slots = np.concatenate([np.arange(start, stop) for start, stop in ranges])
+            scores = np.concatenate([self._scores(start, stop, query) for start, stop in ranges])
+            live = self._live[slots]
+            slots, scores = slots[live], scores[live]
         return [(self._ids[slot], score) for slot, score in _top(scores, slots, k)]

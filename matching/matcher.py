@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -120,11 +120,6 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
 
 
-def _coverage(weights: dict[str, float], other: Collection[str]) -> float:
-    total = sum(weights.values())
-    return sum(w for term, w in weights.items() if term in other) / total if total else 0.0
-
-
 FEATURE_NAMES = ("semantic", "query_coverage", "document_coverage")
 
 
@@ -167,11 +162,14 @@ def _cross_language(query_lang: str | None, doc_lang: str | None) -> bool:
 class Matcher:
     """Documents indexed lexically and semantically; ``search`` ranks them for a query."""
 
-    def __init__(self, encoder: Encoder, thresholds: Thresholds) -> None:
+    def __init__(
+        self, encoder: Encoder, thresholds: Thresholds, *, dtype: type = np.float32
+    ) -> None:
+        """``dtype=np.int8`` keeps the vectors in a quarter of the memory (docs/MATCHING.md)."""
         self.encoder = encoder
         self.thresholds = thresholds
         self._lexical = LexicalIndex()
-        self._vectors = VectorIndex(encoder.dim)
+        self._vectors = VectorIndex(encoder.dim, dtype=dtype)
         self._langs: dict[Hashable, str | None] = {}
 
     def __len__(self) -> int:
@@ -220,16 +218,15 @@ class Matcher:
         if np.any(query_vector):
             found = self._vectors.search(query_vector, CANDIDATES_PER_INDEX)
             ids.update(doc_id for doc_id, _ in found)
-        query_terms = set(tokens)
-        query_weights = {term: self._lexical.idf(term) for term in query_terms}
+        ids = list(ids)
+        semantic = self._vectors.similarities(ids, query_vector)
+        query_coverage, document_coverage = self._lexical.overlap(tokens, ids)
         features = {}
-        for doc_id in ids:
-            doc_terms = self._lexical.terms(doc_id)
-            doc_weights = {term: self._lexical.idf(term) for term in doc_terms}
+        for n, doc_id in enumerate(ids):
             features[doc_id] = Features(
-                semantic=max(self._vectors.similarity(doc_id, query_vector), 0.0),
-                query_coverage=_coverage(query_weights, doc_terms.keys()),
-                document_coverage=_coverage(doc_weights, query_terms),
+                semantic=max(float(semantic[n]), 0.0),
+                query_coverage=float(query_coverage[n]),
+                document_coverage=float(document_coverage[n]),
                 cross_language=_cross_language(lang, self._langs.get(doc_id)),
             )
         return features

@@ -52,7 +52,7 @@ def test_removed_documents_are_not_found_and_do_not_count(lexical: LexicalIndex)
     assert "water" not in lexical
     assert len(lexical) == 4
     assert [doc_id for doc_id, _ in lexical.search(tokenize("tap water poisoned"))] == ["lemon"]
-    assert lexical.terms("water") == {}
+    assert [list(share) for share in lexical.overlap(["water"], ["water"])] == [[0.0], [0.0]]
 
 
 def test_adding_an_existing_id_replaces_it(lexical: LexicalIndex) -> None:
@@ -127,3 +127,67 @@ def test_compact_dtypes_give_the_same_top_result_as_float32(dtype: type) -> None
         index.add(list(range(100)), rows)
     for query in queries:
         assert compact.search(query, k=1)[0][0] == exact.search(query, k=1)[0][0]
+
+
+def _direct_bm25(docs: dict[int, list[str]], query: list[str]) -> dict[int, float]:
+    """BM25 written out over the documents, as a reference for the index's arrays."""
+    k1, b = 1.2, 0.75
+    average = sum(len(tokens) for tokens in docs.values()) / len(docs)
+    scores: dict[int, float] = {}
+    for term in set(query):
+        having = [doc_id for doc_id, tokens in docs.items() if term in tokens]
+        idf = max(np.log(1 + (len(docs) - len(having) + 0.5) / (len(having) + 0.5)), 1e-3)
+        for doc_id in having:
+            tf = docs[doc_id].count(term)
+            norm = k1 * (1 - b + b * len(docs[doc_id]) / average)
+            scores[doc_id] = scores.get(doc_id, 0.0) + idf * query.count(term) * tf * (k1 + 1) / (
+                tf + norm
+            )
+    return scores
+
+
+def test_bm25_scores_stay_exact_through_adds_replacements_and_removals() -> None:
+    rng = np.random.default_rng(7)
+    vocabulary = [f"w{n}" for n in range(300)]
+
+    def document() -> list[str]:
+        return [vocabulary[int(i)] for i in rng.zipf(1.3, int(rng.integers(3, 15))) % 300]
+
+    index, docs = LexicalIndex(), {}
+    for doc_id in range(3000):  # far more postings than are kept unsorted
+        docs[doc_id] = document()
+        index.add(doc_id, docs[doc_id])
+    for doc_id in rng.choice(3000, 2000, replace=False).tolist():  # more dead than living
+        index.remove(doc_id)
+        del docs[doc_id]
+    for doc_id in list(docs)[:200]:
+        docs[doc_id] = document()
+        index.add(doc_id, docs[doc_id])
+    for doc_id in range(3000, 3600):
+        docs[doc_id] = document()
+        index.add(doc_id, docs[doc_id])
+    assert len(index) == len(docs) == 1600
+    assert len(index._ids) < 3600  # the dead were dropped
+
+    for _ in range(30):
+        query = document()
+        expected = _direct_bm25(docs, query)
+        found = index.search(query, k=10)
+        assert len(found) == min(10, len(expected))
+        for doc_id, score in found:
+            assert score == pytest.approx(expected[doc_id], rel=0.02)
+        tenth_best = sorted(expected.values(), reverse=True)[len(found) - 1]
+        assert found[-1][1] >= tenth_best * 0.98  # nothing better was left out
+
+
+def test_overlap_is_the_idf_weighted_share_of_shared_words(lexical: LexicalIndex) -> None:
+    query = tokenize("tap water poisoned tonight")
+    [water, moon, missing], [water_doc, moon_doc, missing_doc] = lexical.overlap(
+        query, ["water", "moon", "never-added"]
+    )
+    idf = {term: lexical.idf(term) for term in set(query) | set(tokenize(DOCS["water"]))}
+    shared = idf["tap"] + idf["water"] + idf["poisoned"]
+    assert water == pytest.approx(shared / (shared + idf["tonight"]))
+    document = sum(idf[term] for term in set(tokenize(DOCS["water"])))
+    assert water_doc == pytest.approx(shared / document)
+    assert moon == moon_doc == missing == missing_doc == 0.0

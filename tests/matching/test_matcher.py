@@ -36,22 +36,28 @@ CLAIM_OF = {check.id: check.claim for check in FACT_CHECKS + FILLER_FACT_CHECKS}
 GERMAN_DEBUNKS = tuple(check for check in FACT_CHECKS if check.lang == "de")
 
 
-def _matcher(encoder: Encoder, checks: Iterable[FactCheck]) -> Matcher:
-    matcher = Matcher(encoder, FACT_CHECK_THRESHOLDS)
+def _matcher(encoder: Encoder, checks: Iterable[FactCheck], dtype: type = np.float32) -> Matcher:
+    matcher = Matcher(encoder, FACT_CHECK_THRESHOLDS, dtype=dtype)
     matcher.add([Document(c.id, c.text, title=c.title, lang=c.lang) for c in checks])
     return matcher
 
 
+@pytest.fixture(scope="module", params=[np.float32, np.int8], ids=["float32", "int8"])
+def dtype(request: pytest.FixtureRequest) -> type:
+    """Every decision below must hold with the vectors the bot keeps by default (int8) too."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def archive(encoder: Encoder) -> Matcher:
+def archive(encoder: Encoder, dtype: type) -> Matcher:
     """German and English fact-checks of every claim, plus fact-checks on other subjects."""
-    return _matcher(encoder, FACT_CHECKS + FILLER_FACT_CHECKS)
+    return _matcher(encoder, FACT_CHECKS + FILLER_FACT_CHECKS, dtype)
 
 
 @pytest.fixture(scope="module")
-def german_desk(encoder: Encoder) -> Matcher:
+def german_desk(encoder: Encoder, dtype: type) -> Matcher:
     """Only the German debunk of each claim, plus fact-checks on other subjects."""
-    return _matcher(encoder, GERMAN_DEBUNKS + FILLER_FACT_CHECKS)
+    return _matcher(encoder, GERMAN_DEBUNKS + FILLER_FACT_CHECKS, dtype)
 
 
 @pytest.fixture(scope="module")

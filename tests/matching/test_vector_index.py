@@ -87,3 +87,21 @@ def test_cells_follow_removals_and_replacements() -> None:
     assert 7 not in {doc_id for doc_id, _ in index.search(rows[7], 20)}
     index.add([8], rows[9:10])  # a changed vector moves to its new cell
     assert {doc_id for doc_id, _ in index.search(rows[9], 2)} == {8, 9}
+
+
+def test_rows_added_after_the_cells_are_sorted_in_and_the_dead_dropped() -> None:
+    count, dim = CELLS_FROM_ROWS, 32
+    rows = _clustered_rows(count + 20_000, dim, seed=6)
+    index = VectorIndex(dim)
+    index.add(list(range(count)), rows[:count])
+    removed = list(range(0, 2000, 2))
+    for doc_id in removed:
+        index.remove(doc_id)
+    for start in range(count, count + 20_000, 1000):  # enough to be sorted in, twice over
+        index.add(list(range(start, start + 1000)), rows[start : start + 1000])
+    assert len(index) == count + 20_000 - len(removed)
+    assert index._sorted > count  # the new rows joined the cells, the dead left them
+    assert None not in index._ids
+    for doc_id in (1, 3, count, count + 19_999):
+        assert index.search(rows[doc_id], 1)[0][0] == doc_id
+    assert not set(removed) & {doc_id for doc_id, _ in index.search(rows[0], 50)}
