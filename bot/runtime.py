@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import numpy as np
 from aiohttp import web
 from pydantic import SecretStr
 from telegram import Update
@@ -59,6 +60,7 @@ async def open_newsroom(
             reply=_or(settings.claim_join_threshold, CLAIM_THRESHOLDS.reply),
             ask=CLAIM_THRESHOLDS.ask,
         ),
+        vector_dtype=np.dtype(settings.vector_dtype).type,
     )
     try:
         await indexes.refresh(db)

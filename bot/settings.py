@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     match_reply_threshold: float | None = Field(default=None, ge=0, le=1)
     match_ask_threshold: float | None = Field(default=None, ge=0, le=1)
     claim_join_threshold: float | None = Field(default=None, ge=0, le=1)
+    # int8 keeps sentence vectors in a quarter of the memory, with the same matches on the
+    # CheckThat! dev set (docs/MATCHING.md, "Scale").
+    vector_dtype: Literal["float32", "int8"] = "int8"
 
     @field_validator("editor_telegram_ids", "feeds", mode="before")
     @classmethod

@@ -93,10 +93,11 @@ class MatchingIndexes:
         *,
         fact_check_thresholds: Thresholds = FACT_CHECK_THRESHOLDS,
         claim_thresholds: Thresholds = CLAIM_THRESHOLDS,
+        vector_dtype: type = np.float32,
     ) -> None:
         self.encoder = encoder
-        self.fact_checks = Matcher(encoder, fact_check_thresholds)
-        self.claims = Matcher(encoder, claim_thresholds)
+        self.fact_checks = Matcher(encoder, fact_check_thresholds, dtype=vector_dtype)
+        self.claims = Matcher(encoder, claim_thresholds, dtype=vector_dtype)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matching")
         self._fact_check_cursor: tuple[datetime, int] | None = None
         self._claim_cursor: tuple[datetime, int] | None = None
