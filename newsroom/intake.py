@@ -198,23 +198,75 @@ async def receive_tip(
     # is not encoded and searched again: in a viral burst most forwards are such repeats.
     matchable = _matchable(normalized) and not known_answer
     matches = await indexes.match(text, language) if matchable else None
-    # One claim-filing at a time, in this process and across workers: two simultaneous
-    # forwards of a new rumour make one claim, not two (docs/ARCHITECTURE.md).
+    filing = _Filing(tip_id, reporter_id, tip.received_at, text, language, matches)
+    result, _ = await _file_and_decide(db, indexes, filing)
+    log.info("tip %s filed under claim %s: %s", tip_id, result.claim_id, result.kind)
+    return result
+
+
+@dataclass(frozen=True)
+class _Filing:
+    """A recorded tip about to be filed under a claim, and what decides which claim."""
+
+    tip_id: int
+    reporter_id: int
+    received_at: datetime
+    text: str
+    language: str
+    matches: Matches | None
+    picture_claim_id: int | None = None
+    picture_fact_check_id: int | None = None
+    canonical_text: str | None = None
+    waiting_for_picture: bool = False  # filed only if no other reader filed it meanwhile
+
+
+class _FiledMeanwhileError(Exception):
+    """Another picture reader filed the tip first (one resumed after a restart)."""
+
+
+async def _file_and_decide(
+    db: Database, indexes: MatchingIndexes, filing: _Filing
+) -> tuple[IntakeResult, bool]:
+    """File the tip under its claim, count it and record its answer, in one transaction.
+
+    Returns the answer and whether the claim already existed. One claim-filing at a time, in
+    this process and across workers: two simultaneous forwards of a new rumour make one
+    claim, not two (docs/ARCHITECTURE.md).
+    """
+    language = filing.language
     async with indexes.filing_lock, db.session() as session:
         await claims.lock_claim_filing(session)
+        stored = await session.get_one(Tip, filing.tip_id, populate_existing=True)
+        if filing.waiting_for_picture and stored.reply_kind != "reading":
+            raise _FiledMeanwhileError(filing.tip_id)
+        matches = filing.matches
         if matches is not None:
-            matches = await indexes.rematch_with_new_claims(session, matches, text, language)
-        stored = await session.get_one(Tip, tip_id)
-        claim, joined = await _file_under_claim(session, stored, matches, language)
+            matches = await indexes.rematch_with_new_claims(session, matches, filing.text, language)
+        claim, joined = await _file_under_claim(
+            session,
+            stored,
+            matches,
+            language,
+            picture_claim_id=filing.picture_claim_id,
+            picture_fact_check_id=filing.picture_fact_check_id,
+            canonical_text=filing.canonical_text,
+        )
         new_reporter = not await tips.reporter_sent_to_claim(
-            session, reporter_id, claim.id, excluding_tip_id=tip_id
+            session, filing.reporter_id, claim.id, excluding_tip_id=filing.tip_id
         )
         claim = await claims.count_tip_in_claim(
-            session, claim.id, at=tip.received_at, new_reporter=new_reporter, language=language
+            session, claim.id, at=filing.received_at, new_reporter=new_reporter, language=language
         )
-        result = await _decide_reply(session, stored, claim, matches, language)
+        result = await _decide_reply(
+            session,
+            stored,
+            claim,
+            matches,
+            language,
+            picture_fact_check_id=filing.picture_fact_check_id,
+        )
         if result.kind in ("queued", "ask"):
-            await subscriptions.subscribe(session, reporter_id, claim.id)
+            await subscriptions.subscribe(session, filing.reporter_id, claim.id)
         await tips.update_tip(
             session,
             stored,
@@ -225,8 +277,7 @@ async def receive_tip(
         )
     if not joined:
         await indexes.add_claim(claim)
-    log.info("tip %s filed under claim %s: %s", tip_id, claim.id, result.kind)
-    return result
+    return result, joined
 
 
 # Answers that can be given again from what is stored; "reading" is the picture reader's.
@@ -450,44 +501,23 @@ async def receive_picture(
     matches = await indexes.match(text, language) if _matchable(normalized) else None
     if not waiting:
         return await _verdict_from_picture(db, tip_id, matches, picture_fact_check_id, language)
-    async with indexes.filing_lock, db.session() as session:
-        await claims.lock_claim_filing(session)
-        stored = await session.get_one(Tip, tip_id, populate_existing=True)
-        if stored.reply_kind != "reading":
-            return None  # another reader filed it meanwhile (resumed after a restart)
-        if matches is not None:
-            matches = await indexes.rematch_with_new_claims(session, matches, text, language)
-        claim, joined = await _file_under_claim(
-            session,
-            stored,
-            matches,
-            language,
-            picture_claim_id=picture_claim_id,
-            picture_fact_check_id=picture_fact_check_id,
-            canonical_text=text,
-        )
-        new_reporter = not await tips.reporter_sent_to_claim(
-            session, reporter_id, claim.id, excluding_tip_id=tip_id
-        )
-        claim = await claims.count_tip_in_claim(
-            session, claim.id, at=received_at, new_reporter=new_reporter, language=language
-        )
-        result = await _decide_reply(
-            session, stored, claim, matches, language, picture_fact_check_id=picture_fact_check_id
-        )
-        if result.kind in ("queued", "ask"):
-            await subscriptions.subscribe(session, reporter_id, claim.id)
-        await tips.update_tip(
-            session,
-            stored,
-            claim_id=claim.id,
-            reply_kind=result.kind,
-            match_score=result.score,
-            fact_check_id=result.fact_check.fact_check_id if result.fact_check else None,
-        )
-    if not joined:
-        await indexes.add_claim(claim)
-    log.info("picture tip %s filed under claim %s: %s", tip_id, claim.id, result.kind)
+    filing = _Filing(
+        tip_id,
+        reporter_id,
+        received_at,
+        text,
+        language,
+        matches,
+        picture_claim_id=picture_claim_id,
+        picture_fact_check_id=picture_fact_check_id,
+        canonical_text=text,
+        waiting_for_picture=True,
+    )
+    try:
+        result, joined = await _file_and_decide(db, indexes, filing)
+    except _FiledMeanwhileError:
+        return None
+    log.info("picture tip %s filed under claim %s: %s", tip_id, result.claim_id, result.kind)
     if result.kind == "queued" and reading.picture_hash and not reading.ocr_text and not joined:
         return replace(result, unreadable_picture=True)
     return result
