@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import cache
+from functools import cache, lru_cache
 
 from langdetect import DetectorFactory
 from langdetect.detector_factory import PROFILES_DIRECTORY
@@ -35,6 +35,18 @@ def _primary(code: str | None) -> str | None:
     return primary if primary.isalpha() and 2 <= len(primary) <= 3 else None
 
 
+@lru_cache(maxsize=4096)
+def _probabilities(sample: str) -> dict[str, float]:
+    """langdetect's candidates; cached, as forwards repeat word for word and it is seeded."""
+    with _lock:  # the factory's seeded random state is shared between detectors
+        detector = _factory().create()
+        detector.append(sample)
+        try:
+            return {found.lang: found.prob for found in detector.get_probabilities()}
+        except LangDetectException:
+            return {}
+
+
 def detect_language(text: str, fallback: str | None = None) -> str:
     """ISO 639-1 code of the text, else the fallback's primary subtag, else "und".
 
@@ -46,13 +58,7 @@ def detect_language(text: str, fallback: str | None = None) -> str:
     sample = text[:2000]
     if sum(ch.isalpha() for ch in sample) < MIN_LETTERS:
         return fallback_code
-    with _lock:  # the factory's seeded random state is shared between detectors
-        detector = _factory().create()
-        detector.append(sample)
-        try:
-            candidates = {found.lang: found.prob for found in detector.get_probabilities()}
-        except LangDetectException:
-            return fallback_code
+    candidates = _probabilities(sample)
     if not candidates:
         return fallback_code
     best = max(candidates, key=candidates.__getitem__)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -106,6 +107,13 @@ class MatchingIndexes:
         self.loaded = False
         self.filing_lock = asyncio.Lock()
         self._newest_claim_id = 0
+        # Forwards repeat word for word: encode each text once (4,096 vectors are 8 MB).
+        self._embed_query = functools.lru_cache(maxsize=4096)(self._embed_read_only)
+
+    def _embed_read_only(self, text: str) -> np.ndarray:
+        vector = self._embed_query(text)
+        vector.flags.writeable = False  # shared by every tip with this text
+        return vector
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
@@ -115,7 +123,7 @@ class MatchingIndexes:
         return await self._run(self._match, text, language, top_k)
 
     def _match(self, text: str, language: str | None, top_k: int) -> Matches:
-        vector = self.fact_checks.embed_query(text)
+        vector = self._embed_query(text)
         return Matches(
             claims=self.claims.search(text, lang=language, vector=vector, top_k=top_k),
             fact_checks=self.fact_checks.search(text, lang=language, vector=vector, top_k=top_k),

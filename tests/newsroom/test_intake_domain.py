@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from sqlmodel import select
 
@@ -21,6 +22,18 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 BANKS = "All Sparkasse branches close on Monday for two weeks, withdraw your money now!"
 BANKS_DE = "Ab Montag schließen alle Sparkassen für zwei Wochen, hebt jetzt euer Geld ab!"
+
+
+class CountingEncoder:
+    """The real encoder, noting every text it is asked to encode."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.name, self.dim, self._encoder = encoder.name, encoder.dim, encoder
+        self.encoded: list[str] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.encoded.extend(texts)
+        return self._encoder.encode(texts)
 
 
 def _tip(user_id: int, text: str, message_id: int = 1, **extra: object) -> IncomingTip:
@@ -77,15 +90,7 @@ async def test_a_restarted_worker_loads_stored_vectors_without_re_encoding(
     await receive_tip(database, indexes, _tip(1, BANKS), IntakePolicy())
     indexes.close()
 
-    class CountingEncoder:
-        name, dim = encoder.name, encoder.dim
-        encoded: list[str] = []  # noqa: RUF012
-
-        def encode(self, texts: list[str]) -> object:
-            self.encoded.extend(texts)
-            return encoder.encode(texts)
-
-    counting = CountingEncoder()
+    counting = CountingEncoder(encoder)
     restarted = MatchingIndexes(counting)  # type: ignore[arg-type]
     await restarted.refresh(database)
     assert len(restarted.claims) == 1
@@ -126,15 +131,7 @@ async def test_an_imported_fact_check_is_offered_for_a_matching_open_claim(
 async def test_a_repeat_of_an_answered_rumour_gets_the_verdict_without_being_encoded(
     database: Database, encoder: Encoder
 ) -> None:
-    class CountingEncoder:
-        name, dim = encoder.name, encoder.dim
-        encoded: list[str] = []  # noqa: RUF012
-
-        def encode(self, texts: list[str]) -> object:
-            self.encoded.extend(texts)
-            return encoder.encode(texts)
-
-    counting = CountingEncoder()
+    counting = CountingEncoder(encoder)
     indexes = MatchingIndexes(counting)  # type: ignore[arg-type]
     await indexes.refresh(database)
     await import_records(
@@ -163,6 +160,21 @@ async def test_a_repeat_of_an_answered_rumour_gets_the_verdict_without_being_enc
     reworded = await receive_tip(database, indexes, _tip(3, BANKS_DE), IntakePolicy())
     assert reworded.kind in ("verdict", "queued", "ask")
     assert counting.encoded != []  # a rewording is still matched
+    indexes.close()
+
+
+async def test_a_text_forwarded_again_is_matched_without_being_encoded_again(
+    database: Database, encoder: Encoder
+) -> None:
+    counting = CountingEncoder(encoder)
+    indexes = MatchingIndexes(counting)  # type: ignore[arg-type]
+    await indexes.refresh(database)
+    rumour = "The mayor has sold the central bus station to a casino, tell everyone"
+    first = await receive_tip(database, indexes, _tip(1, rumour), IntakePolicy())
+    second = await receive_tip(database, indexes, _tip(2, rumour), IntakePolicy())
+    assert first.kind == second.kind == "queued"  # unanswered, so each is matched again
+    assert second.claim_id == first.claim_id
+    assert len(counting.encoded) == 1
     indexes.close()
 
 
