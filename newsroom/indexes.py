@@ -111,7 +111,7 @@ class MatchingIndexes:
         self._embed_query = functools.lru_cache(maxsize=4096)(self._embed_read_only)
 
     def _embed_read_only(self, text: str) -> np.ndarray:
-        vector = self._embed_query(text)
+        vector = self.fact_checks.embed_query(text)
         vector.flags.writeable = False  # shared by every tip with this text
         return vector
 
