@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._upsert import insert_ignoring_conflict
+from storage._upsert import upsert
 from storage.models import OutboxMessage, OutboxStatus, Reporter, Subscription, Tip
 from storage.types import utcnow
 
@@ -22,19 +22,13 @@ async def get_reporter(session: AsyncSession, telegram_user_id: int) -> Reporter
 async def touch_reporter(session: AsyncSession, telegram_user_id: int) -> Reporter:
     """The reporter with this Telegram id, created on first contact; last-seen is refreshed."""
     now = utcnow()
-    await insert_ignoring_conflict(
+    return await upsert(
         session,
         Reporter,
         {"telegram_user_id": telegram_user_id, "first_seen_at": now, "last_seen_at": now},
         ["telegram_user_id"],
+        {"last_seen_at": now, "blocked_bot": False},
     )
-    await session.exec(
-        update(Reporter)
-        .where(col(Reporter.telegram_user_id) == telegram_user_id)
-        .values(last_seen_at=now, blocked_bot=False)
-    )
-    statement = select(Reporter).where(Reporter.telegram_user_id == telegram_user_id)
-    return (await session.exec(statement.execution_options(populate_existing=True))).one()
 
 
 async def set_reporter_language(session: AsyncSession, reporter_id: int, language: str) -> None:
