@@ -35,6 +35,13 @@ async def insert_ignoring_conflict(
     return result.scalar_one_or_none()
 
 
+async def insert_new(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M | None:
+    """Insert a row unless a unique constraint already holds one; the new row, or None."""
+    statement = _insert(session)(model).values(**values).on_conflict_do_nothing().returning(model)
+    result = await session.exec(select(model).from_statement(statement))
+    return result.scalar_one_or_none()
+
+
 async def upsert(
     session: AsyncSession,
     model: type[M],

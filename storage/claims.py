@@ -41,7 +41,7 @@ async def count_tip_in_claim(
     counting forwards of the same viral claim at once never lose one. ``updated_at`` is left
     alone: it marks changes the matching indexes must follow, and a new forward is not one.
     """
-    await session.exec(
+    counted = (
         update(Claim)
         .where(col(Claim.id) == claim_id)
         .values(
@@ -49,8 +49,10 @@ async def count_tip_in_claim(
             reporter_count=Claim.reporter_count + (1 if new_reporter else 0),
             last_seen_at=at,
         )
+        .returning(Claim)
     )
-    claim = await session.get_one(Claim, claim_id, populate_existing=True)
+    loaded = select(Claim).from_statement(counted).execution_options(populate_existing=True)
+    claim = (await session.exec(loaded)).scalar_one()
     if language and language != "und" and language not in claim.languages:
         claim.languages = [*claim.languages, language]
         session.add(claim)

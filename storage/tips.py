@@ -10,7 +10,7 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._upsert import insert_ignoring_conflict
+from storage._upsert import insert_new
 from storage.models import Claim, ClaimStatus, Tip
 
 
@@ -20,9 +20,9 @@ async def record_tip(session: AsyncSession, **fields: Any) -> tuple[Tip, bool]:
     Returns the stored tip and whether this call created it: Telegram redelivers updates
     after timeouts and crashes, and a redelivery must not count as a second forward.
     """
-    tip_id = await insert_ignoring_conflict(session, Tip, fields)
-    if tip_id is not None:
-        return await session.get_one(Tip, tip_id), True
+    created = await insert_new(session, Tip, fields)
+    if created is not None:
+        return created, True
     same_message = (Tip.chat_id == fields.get("chat_id")) & (
         Tip.message_id == fields.get("message_id")
     )
