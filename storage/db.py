@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,19 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return create_async_engine(url, **options)
 
 
+# Whether this task (or the task that started it) is inside a SQLite session already.
+_in_sqlite_session: ContextVar[bool] = ContextVar("in_sqlite_session", default=False)
+
+
 class Database:
-    """Owns one engine and hands out sessions; created at start-up, disposed at shutdown."""
+    """Owns one engine and hands out sessions; created at start-up, disposed at shutdown.
+
+    On SQLite, one transaction at a time in this process. SQLite has a single writer, and a
+    transaction that read before another committed cannot write at all ("database is
+    locked", at once); writers that do wait poll for the lock with sleeps of up to 100 ms.
+    Queued on an asyncio lock instead, transactions follow each other without either. A
+    session opened inside another by the same task does not queue (it would wait for itself).
+    """
 
     def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = url
@@ -58,6 +70,7 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        self._one_at_a_time = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -66,8 +79,17 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on any error."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        if self._one_at_a_time is None or _in_sqlite_session.get():
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._one_at_a_time:
+            inside = _in_sqlite_session.set(True)
+            try:
+                async with self._sessions() as session, session.begin():
+                    yield session
+            finally:
+                _in_sqlite_session.reset(inside)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
