@@ -274,3 +274,27 @@ async def test_stats_list_every_status_with_zeros(database: Database) -> None:
     }
     assert counts["tips"] == 0
     assert counts["feeds_last_success_at"] is None
+
+
+async def test_transactions_that_read_then_write_at_the_same_moment_all_commit(
+    database: Database,
+) -> None:
+    # On SQLite, Database queues transactions on an asyncio lock; none may be lost or fail.
+    async def sign_up(user_id: int) -> None:
+        async with database.session() as session:
+            await stats.collect_stats(session)  # a read first, as intake does
+            await asyncio.sleep(0.01)  # let the others read too
+            await reporters.touch_reporter(session, user_id)
+
+    await asyncio.gather(*(sign_up(5_000_000_100 + n) for n in range(10)))
+    async with database.session() as session:
+        assert (await stats.collect_stats(session))["reporters"] == 10
+
+
+async def test_a_session_opened_inside_another_by_the_same_task_does_not_wait_for_it(
+    database: Database,
+) -> None:
+    async with database.session() as outer:
+        await reporters.touch_reporter(outer, 5_000_000_200)
+        async with asyncio.timeout(10), database.session() as inner:  # not queued behind outer
+            assert (await stats.collect_stats(inner))["tips"] == 0
