@@ -450,10 +450,6 @@ class VectorIndex:
         row = self._matrix[slot]
         return row.astype(np.float32) / self._scale[slot] if self._quantised else row
 
-    def similarity(self, doc_id: DocId, query: np.ndarray) -> float:
-        row = self.vector(doc_id)
-        return 0.0 if row is None else float(row @ query)
-
     def similarities(self, doc_ids: Sequence[DocId], query: np.ndarray) -> np.ndarray:
         """Cosines of the given rows with the query, in one product; 0 for an unknown id."""
         slots = np.array([self._slot_of.get(doc_id, -1) for doc_id in doc_ids], dtype=np.int64)

@@ -103,7 +103,7 @@ def test_vector_remove_moves_the_last_row_and_keeps_the_others_findable() -> Non
     assert len(index) == 4
     assert "b" not in index
     assert index.vector("b") is None
-    assert index.similarity("b", rows[1]) == 0.0
+    assert index.similarities(["b", "a"], rows[1])[0] == 0.0
     for i, doc_id in enumerate("abcde"):
         if doc_id != "b":
             assert index.search(rows[i], k=1)[0][0] == doc_id

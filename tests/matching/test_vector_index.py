@@ -24,7 +24,7 @@ def test_int8_index_ranks_and_scores_like_float32() -> None:
         query /= np.linalg.norm(query)
         [(best, score)] = quantised.search(query, 1)
         assert best == exact.search(query, 1)[0][0] == n
-        assert abs(score - exact.similarity(n, query)) < 0.01
+        assert abs(score - exact.similarities([n], query)[0]) < 0.01
     assert quantised._matrix.nbytes * 4 == exact._matrix.nbytes
 
 
@@ -38,7 +38,7 @@ def test_int8_index_keeps_scores_right_after_a_removal_moves_the_last_row() -> N
     [(best, score)] = index.search(rows[99], 1)
     assert best == "fc99"
     assert abs(score - 1.0) < 0.01
-    assert abs(index.similarity("fc99", rows[99]) - 1.0) < 0.01
+    assert abs(index.similarities(["fc99"], rows[99])[0] - 1.0) < 0.01
 
 
 def _clustered_rows(count: int, dim: int, seed: int) -> np.ndarray:
