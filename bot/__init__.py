@@ -2,8 +2,8 @@
 
 One BLAS thread, unless the operator says otherwise: set before numpy is first imported.
 The tip line runs many small matrix products (one tip's encoding and search at a time);
-OpenBLAS's extra threads spin-wait between them, and on two cores took a tip from 34 to 56
-ms of CPU (docs/BENCHMARKS.md).
+OpenBLAS's extra threads spin-wait between them: on two cores a tip cost 56 ms of CPU with
+them and 34 ms without (docs/BENCHMARKS.md).
 """
 
 import os
