@@ -132,6 +132,9 @@ def _ocr_png(gray: Image.Image) -> bytes:
     return out.getvalue()
 
 
+OCR_NICENESS = 19
+
+
 class Tesseract:
     """The ``tesseract`` command, run as a subprocess: the event loop only waits on a pipe.
 
@@ -156,9 +159,12 @@ class Tesseract:
         path = shutil.which(self.binary)
         if path is None:
             raise OCRUnavailableError(f"{self.binary} not found; install tesseract-ocr")
+        # At the lowest CPU priority: answering senders comes first, reading pictures after.
+        nice = shutil.which("nice")
+        command = [nice, "-n", str(OCR_NICENESS), path] if nice else [path]
         async with self._slots:
             process = await asyncio.create_subprocess_exec(
-                path,
+                *command,
                 *args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -24,6 +25,7 @@ from matching import HashingEncoder
 from matching.images import PictureHash, nearest_copy, ocr_languages, picture_hash, script_of
 from newsroom.fetch import Fetcher
 from newsroom.images import (
+    OCR_NICENESS,
     PictureJob,
     PictureReader,
     PictureRefusedError,
@@ -228,3 +230,12 @@ async def test_a_public_fetcher_refuses_a_private_picture_address(
         session.add(fact_check)
     async with Fetcher() as fetcher:
         assert await hash_fact_check_images(database, [fact_check.id], fetcher=fetcher) == 0
+
+
+async def test_tesseract_runs_at_the_lowest_cpu_priority(tmp_path: Path) -> None:
+    # A stand-in for tesseract that lists, as its one "language", its own niceness (field 19
+    # of /proc/self/stat).
+    fake = tmp_path / "tesseract"
+    fake.write_text("#!/bin/sh\necho 'Languages:'\ncut -d' ' -f19 /proc/self/stat\n")
+    fake.chmod(0o755)
+    assert await Tesseract(binary=str(fake)).installed_languages() == {str(OCR_NICENESS)}
