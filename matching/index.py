@@ -336,10 +336,14 @@ class VectorIndex:
         # Cells are (re)built when the rows first reach the threshold and each time they double.
         if len(self) >= max(CELLS_FROM_ROWS, 2 * self._cells_built_at):
             self._build_cells()
-        elif centroids is not None and len(self._ids) - self._sorted > max(
-            _UNSORTED, self._sorted // 8
-        ):
-            self._sort_by_cell(centroids)
+        else:
+            self._tidy()
+
+    def _tidy(self) -> None:
+        """Sort in the unsorted rows and drop the dead ones, once there are enough of either."""
+        unsorted, dead = len(self._ids) - self._sorted, len(self._ids) - len(self)
+        if self._centroids is not None and unsorted + dead > max(_UNSORTED, self._sorted // 8):
+            self._sort_by_cell(self._centroids)
 
     def _grow(self) -> None:
         size, used = max(64, 2 * len(self._matrix)), len(self._ids)
@@ -430,6 +434,7 @@ class VectorIndex:
             return
         if slot < self._sorted:
             self._kill(slot)
+            self._tidy()
             return
         last = len(self._ids) - 1  # an unsorted row, as the removed one is
         if slot != last:
@@ -475,6 +480,8 @@ class VectorIndex:
             ranges = [(int(self._bounds[c]), int(self._bounds[c + 1])) for c in np.sort(probed)]
             ranges.append((self._sorted, used))
             ranges = [(start, stop) for start, stop in ranges if stop > start]
+            if not ranges:  # the nearest cells emptied by removals
+                return []
             slots = np.concatenate([np.arange(start, stop) for start, stop in ranges])
             scores = np.concatenate([self._scores(start, stop, query) for start, stop in ranges])
             live = self._live[slots]

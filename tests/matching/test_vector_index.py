@@ -105,3 +105,20 @@ def test_rows_added_after_the_cells_are_sorted_in_and_the_dead_dropped() -> None
     for doc_id in (1, 3, count, count + 19_999):
         assert index.search(rows[doc_id], 1)[0][0] == doc_id
     assert not set(removed) & {doc_id for doc_id, _ in index.search(rows[0], 50)}
+
+
+def test_a_query_whose_nearest_cells_were_emptied_finds_nothing_there_without_failing() -> None:
+    count, dim = CELLS_FROM_ROWS, 32
+    rows = _clustered_rows(count, dim, seed=7)
+    index = VectorIndex(dim)
+    index.add(list(range(count)), rows)
+    kept = int(np.flatnonzero(index._cell[: len(index)] == index._cell[0])[0])
+    for doc_id in range(count):
+        if doc_id != kept:
+            index.remove(doc_id)
+    copies = np.repeat(rows[kept : kept + 1], 5000, axis=0)
+    index.add([f"copy{n}" for n in range(5000)], copies)
+    assert len(index) == 5001
+    assert None not in index._ids  # sorted in, and the dead dropped
+    assert index.search(-rows[kept], 10) == []  # the far side: its nearest cells are empty
+    assert index.search(rows[kept], 1)[0][1] > 0.99
