@@ -4,9 +4,10 @@ Both ways updates arrive (the webhook and polling) end in :meth:`UpdatePipeline.
 which commits them to the ``inbound_update`` table; only then is Telegram told it may forget
 them (a 200 to the webhook, the next ``offset`` in polling). A processing loop leases
 recorded updates, runs them through the PTB ``Application`` (updates of different chats
-concurrently, up to a bound; of one chat in order) and marks them processed. A worker that
-dies mid-update leaves a lease that runs out, and the update is processed again: intake is
-idempotent on chat and message id, so it still counts once.
+concurrently, up to a bound; of one chat in order) and marks them processed. While an update
+is in flight its lease is renewed, so another worker takes it only from a worker that died
+(or lost the database for longer than the lease); the update is then processed again, and
+intake is idempotent on chat and message id, so it still counts once.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from storage.inbox import (
     lease_pending_updates,
     mark_update_processed,
     record_updates,
+    renew_leases,
     retry_update_later,
 )
 from storage.types import utcnow
@@ -94,6 +96,8 @@ class UpdatePipeline:
         self.retry_delay = retry_delay
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Updates in flight, by id and attempt: the leases this worker renews.
+        self._held: dict[tuple[int, int], LeasedUpdate] = {}
         self._chat_locks: dict[int | None, asyncio.Lock] = {}
 
     async def record(self, payloads: Sequence[dict[str, Any]]) -> int:
@@ -105,6 +109,15 @@ class UpdatePipeline:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process recorded updates until ``stop``; then let the ones in flight finish."""
+        finished = asyncio.Event()
+        renewing = asyncio.create_task(self._renew_leases(finished), name="lease-renewal")
+        try:
+            await self._take_and_process(stop)
+        finally:
+            finished.set()
+            await renewing
+
+    async def _take_and_process(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
             free = self.concurrency - len(self._in_flight)
@@ -120,6 +133,7 @@ class UpdatePipeline:
                     await sleep_unless(stop, min(2.0**failures / 4, 10.0))
                     continue
             for update in leased:
+                self._held[update.update_id, update.attempts] = update
                 task = asyncio.create_task(self._process(update))
                 self._in_flight.add(task)
                 task.add_done_callback(self._done)
@@ -127,6 +141,28 @@ class UpdatePipeline:
                 await self._wait_for_work(stop)
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _renew_leases(self, finished: asyncio.Event) -> None:
+        """Renew the leases of updates in flight a few times per lease, until ``finished``.
+
+        Without this an update that waited for its chat's turn, or for a slow Telegram, longer
+        than the lease was taken by a second worker while the first was still on it: both
+        answered the sender.
+        """
+        while not finished.is_set():
+            await sleep_unless(finished, self.lease.total_seconds() / 3)
+            held = list(self._held.values())
+            if not held:
+                continue
+            try:
+                async with self.db.session() as session:
+                    renewed = await renew_leases(session, held, until=utcnow() + self.lease)
+            except (SQLAlchemyError, OSError) as error:
+                log.warning("update leases not renewed (%s)", type(error).__name__)
+                continue
+            for lost in held:
+                if lost.update_id not in renewed and (lost.update_id, lost.attempts) in self._held:
+                    log.warning("update %s: lease taken by another worker", lost.update_id)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -155,6 +191,7 @@ class UpdatePipeline:
                 log.error("update %s given up after %d attempts", leased.update_id, MAX_ATTEMPTS)
             else:
                 await self._handle(leased, outcome)
+            self._held.pop((leased.update_id, leased.attempts), None)
             await self._settle(leased, outcome)
         if not lock.locked() and self._chat_locks.get(chat_id) is lock:
             del self._chat_locks[chat_id]

@@ -2,6 +2,8 @@
 
 Every worker may take pending updates; a lease (``leased_until``) keeps two workers from
 processing the same one, and an update whose worker died is taken again once its lease ends.
+A worker renews the leases of the updates it is still processing; ``attempts`` tells its lease
+from a later one, so a worker that stalled past its lease cannot renew another's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ __all__ = [
     "lease_pending_updates",
     "mark_update_processed",
     "record_updates",
+    "renew_leases",
     "retry_update_later",
 ]
 
@@ -93,6 +96,31 @@ async def lease_pending_updates(
         LeasedUpdate(update_id, payload or {}, attempts) for update_id, payload, attempts in rows
     ]
     return sorted(leased, key=lambda row: row.update_id)
+
+
+async def renew_leases(
+    session: AsyncSession, leases: Sequence[LeasedUpdate], *, until: datetime
+) -> set[int]:
+    """Extend leases still held; returns the ids renewed (an update another worker took since,
+    or one already processed, is not)."""
+    if not leases:
+        return set()
+    held = or_(
+        *(
+            and_(
+                col(InboundUpdate.update_id) == lease.update_id,
+                col(InboundUpdate.attempts) == lease.attempts,
+            )
+            for lease in leases
+        )
+    )
+    statement = (
+        update(InboundUpdate)
+        .where(held, col(InboundUpdate.status) == InboundUpdateStatus.PENDING)
+        .values(leased_until=until)
+        .returning(InboundUpdate.update_id)
+    )
+    return {update_id for (update_id,) in (await session.exec(statement)).all()}
 
 
 async def mark_update_processed(

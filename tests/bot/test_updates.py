@@ -93,3 +93,31 @@ async def test_an_answer_telegram_failed_to_take_is_sent_when_the_update_is_retr
     async with newsroom.db.session() as session:
         [tip] = (await session.exec(select(Tip))).all()
     assert tip.reply_sent_at is not None
+
+
+async def test_a_worker_still_answering_keeps_its_update_from_a_second_worker(
+    emulator: BotAPIEmulator, newsroom: Newsroom
+) -> None:
+    settings = load_settings(None, bot_token=emulator.token, telegram_api_url=emulator.base_url)
+    applications = [build_application(settings, newsroom) for _ in range(2)]
+    # Two workers on one database; sending the answer takes longer than a lease.
+    pipelines = [
+        UpdatePipeline(app, newsroom.db, lease=timedelta(seconds=1)) for app in applications
+    ]
+    update = emulator.private_message(4444, "Ab morgen kostet jede Überweisung zehn Euro Gebühr!")
+    stop = asyncio.Event()
+    async with applications[0], applications[1]:
+        emulator.response_delay = 2.5
+        await pipelines[0].record([update])
+        running = [asyncio.create_task(pipeline.run(stop)) for pipeline in pipelines]
+        async with asyncio.timeout(15):
+            while not emulator.sent_messages(4444):  # noqa: ASYNC110 (the emulator's record)
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(4)  # time for the other worker to answer too, were it to take over
+        stop.set()
+        await asyncio.gather(*running)
+
+    assert len(emulator.sent_messages(4444)) == 1
+    async with newsroom.db.session() as session:
+        [tip] = (await session.exec(select(Tip))).all()
+    assert tip.reply_sent_at is not None
