@@ -21,7 +21,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -528,6 +528,9 @@ class BotAPIEmulator:
         self.long_polls_waiting = 0
         # Seconds every method call takes to answer: a slow Telegram, for ordering tests.
         self.response_delay = 0.0
+        # Awaited after a call succeeded and before the bot hears so: a test makes something
+        # happen between Telegram taking a message and the bot learning that it did.
+        self.before_answering: Callable[[Call], Awaitable[None]] | None = None
         self._pending: list[_PendingUpdate] = []
         self._allowed_updates: frozenset[str] = _DEFAULT_UPDATE_TYPES
         self._update_ids = itertools.count(1)
@@ -957,7 +960,10 @@ class BotAPIEmulator:
         except _APIError as error:
             self._record(Call(canonical, params, at, ok=False, error=error.description))
             return web.json_response(error.body(), status=error.code)
-        self._record(Call(canonical, params, at))
+        call = Call(canonical, params, at)
+        self._record(call)
+        if self.before_answering is not None:
+            await self.before_answering(call)
         return web.json_response({"ok": True, "result": result})
 
     def _record(self, call: Call) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from matching import (
@@ -56,6 +57,8 @@ ReplyKind = Literal[
 MAX_TIP_CHARS = 10_000
 # Fewer letters or digits than this (emoji, punctuation) leave nothing to match or check.
 MIN_MATCHABLE_CHARS = 3
+# How long an answer that went out may wait for the database to record it (see mark_reply_sent).
+REPLY_RECORD_PATIENCE = timedelta(minutes=2)
 # A picture with this much OCR text is a picture of text: its coarse hashes cannot tell it
 # from another screenshot, so only its fine hash (and its text) may join it to a claim.
 TEXT_HEAVY_CHARS = 20
@@ -305,12 +308,29 @@ async def _answer_again(session: AsyncSession, tip: Tip) -> IntakeResult:
     )
 
 
-async def mark_reply_sent(db: Database, tip_id: int) -> None:
-    """Record that the sender's answer to this tip reached Telegram."""
-    async with db.session() as session:
-        tip = await session.get(Tip, tip_id)
-        if tip is not None:
-            await tips.update_tip(session, tip, reply_sent_at=utcnow())
+async def mark_reply_sent(
+    db: Database, tip_id: int, *, patience: timedelta = REPLY_RECORD_PATIENCE
+) -> None:
+    """Record that the sender's answer to this tip reached Telegram.
+
+    Never raises for the database being away or locked: the answer is out, and a failure here
+    made the update be processed again and the sender answered twice. It retries instead, for
+    up to ``patience``; only a worker that dies (or a database away longer) before it succeeds
+    leaves the tip looking unanswered (docs/ARCHITECTURE.md, "Exactly one reply").
+    """
+    deadline = asyncio.get_running_loop().time() + patience.total_seconds()
+    delay = 0.05
+    while True:
+        try:
+            async with db.session() as session:
+                await tips.mark_reply_sent(session, tip_id, at=utcnow())
+            return
+        except (DBAPIError, OSError) as error:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                log.error("tip %s: answer sent but not recorded (%s)", tip_id, type(error).__name__)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def _tip_fields(tip: IncomingTip, text: str, normalized: str, language: str) -> dict[str, object]:

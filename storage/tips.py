@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,6 +43,11 @@ async def update_tip(session: AsyncSession, tip: Tip, **fields: Any) -> Tip:
     session.add(tip)
     await session.flush()
     return tip
+
+
+async def mark_reply_sent(session: AsyncSession, tip_id: int, *, at: datetime) -> None:
+    """One statement, so the answer is recorded as soon after it went out as can be."""
+    await session.exec(update(Tip).where(col(Tip.id) == tip_id).values(reply_sent_at=at))
 
 
 async def tips_of_claims(

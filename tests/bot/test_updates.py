@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import asyncpg
 import pytest
 import pytest_asyncio
 from sqlalchemy.exc import OperationalError
@@ -14,7 +16,7 @@ from telegram import Update
 from telegram.ext import ContextTypes, MessageHandler, filters
 
 from bot.app import build_application
-from bot.emulator import BotAPIEmulator
+from bot.emulator import BotAPIEmulator, Call
 from bot.settings import load_settings
 from bot.updates import UpdatePipeline
 from matching import Encoder
@@ -118,6 +120,66 @@ async def test_a_worker_still_answering_keeps_its_update_from_a_second_worker(
         await asyncio.gather(*running)
 
     assert len(emulator.sent_messages(4444)) == 1
+    async with newsroom.db.session() as session:
+        [tip] = (await session.exec(select(Tip))).all()
+    assert tip.reply_sent_at is not None
+
+
+async def _database_away(url: str, seconds: float) -> None:
+    """The database refuses the bot for ``seconds``: SQLite locked by another process's
+    writer (longer than the bot's busy timeout), PostgreSQL closed to connections."""
+    if url.startswith("sqlite"):
+        writer = sqlite3.connect(url.split("///", 1)[1], isolation_level=None)
+        writer.execute("BEGIN EXCLUSIVE")
+        await asyncio.sleep(seconds)
+        writer.execute("ROLLBACK")
+        writer.close()
+        return
+    server, name = url.replace("+asyncpg", "").rsplit("/", 1)
+    admin = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        await asyncio.sleep(seconds)
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    finally:
+        await admin.close()
+
+
+async def test_an_answer_that_went_out_is_not_sent_again_when_the_database_fails_just_after(
+    emulator: BotAPIEmulator, newsroom: Newsroom, database_url: str
+) -> None:
+    settings = load_settings(None, bot_token=emulator.token, telegram_api_url=emulator.base_url)
+    application = build_application(settings, newsroom)
+    pipeline = UpdatePipeline(
+        application, newsroom.db, lease=timedelta(seconds=2), retry_delay=timedelta(0)
+    )
+    outages: list[asyncio.Task[None]] = []
+
+    async def database_fails(call: Call) -> None:
+        # Telegram has taken the answer; the database goes before the bot can record that.
+        if call.method == "sendMessage" and not outages:
+            seconds = 6.0 if database_url.startswith("sqlite") else 1.0
+            outages.append(asyncio.create_task(_database_away(database_url, seconds)))
+            await asyncio.sleep(0.3)  # the outage has begun when the bot hears back
+
+    emulator.before_answering = database_fails
+    update = emulator.private_message(4545, "Ab Juli wird das Leitungswasser rationiert!")
+    stop = asyncio.Event()
+    async with application:
+        running = asyncio.create_task(pipeline.run(stop))
+        await pipeline.record([update])
+        async with asyncio.timeout(15):
+            while not outages:  # noqa: ASYNC110 (the emulator's hook)
+                await asyncio.sleep(0.02)
+        await outages[0]
+        await asyncio.sleep(4)  # time for a second answer, were one to come
+        stop.set()
+        await running
+
+    assert len(emulator.sent_messages(4545)) == 1
     async with newsroom.db.session() as session:
         [tip] = (await session.exec(select(Tip))).all()
     assert tip.reply_sent_at is not None
