@@ -124,6 +124,10 @@ class Report:
     tips: int = 0
     senders_without_reply: int = 0
     senders_with_several_replies: int = 0
+    # Seconds since posting began: each fault, and each reply to a sender answered twice.
+    faults_at: list[str] = field(default_factory=list)
+    doubled: list[dict[str, Any]] = field(default_factory=list)
+    logs: str = ""
 
     @property
     def ok(self) -> bool:
@@ -236,6 +240,7 @@ async def run(args: argparse.Namespace) -> Report:
         "TIPLINE_SECRET_KEY": "b" * 64,
     }
     workers = [Worker(env, _free_port(), workdir / f"worker{n}.log") for n in range(args.workers)]
+    report.logs = str(workdir)
     try:
         for worker in workers:
             worker.start()
@@ -266,10 +271,12 @@ async def run(args: argparse.Namespace) -> Report:
                     victim = workers[report.kills % len(workers)]
                     victim.kill()
                     report.kills += 1
+                    report.faults_at.append(f"kill {victim.port} {time.monotonic() - started:.2f}")
                     await asyncio.sleep(0.5)
                     victim.start()
                 if outage_at is not None and acknowledged >= outage_at:
                     _pg_cluster("stop")
+                    report.faults_at.append(f"pg stop {time.monotonic() - started:.2f}")
                     await asyncio.sleep(args.pg_outage)
                     _pg_cluster("start")
                     report.pg_outage_seconds = args.pg_outage
@@ -294,6 +301,18 @@ async def run(args: argparse.Namespace) -> Report:
         replies = [len(emulator.sent_messages(chat)) for chat in senders]
         report.senders_without_reply = sum(1 for n in replies if n == 0)
         report.senders_with_several_replies = sum(1 for n in replies if n > 1)
+        for chat, count in zip(senders, replies, strict=True):
+            if count > 1:
+                sent = [
+                    round(call.at - started, 2)
+                    for call in emulator.calls
+                    if call.method == "sendMessage"
+                    and call.ok
+                    and call.params.get("chat_id") in (chat, str(chat))
+                ]
+                report.doubled.append(
+                    {"chat": chat, "update_id": 1_000_000 + chat - 10_000, "sent_at": sent}
+                )
         report.tips = await _count_tips(url)
     finally:
         for worker in workers:
