@@ -23,12 +23,14 @@ import os
 import random
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,7 @@ class Report:
     # Seconds since posting began: each fault, and each reply to a sender answered twice.
     faults_at: list[str] = field(default_factory=list)
     doubled: list[dict[str, Any]] = field(default_factory=list)
+    unrecorded_window: dict[str, float] = field(default_factory=dict)
     logs: str = ""
 
     @property
@@ -210,18 +213,51 @@ async def _drop_database(name: str | None) -> None:
         await connection.close()
 
 
-async def _count_tips(url: str) -> int:
+async def _count_tips(url: str) -> tuple[int, dict[int, datetime]]:
+    """How many tips, and when each chat's answer was recorded as sent."""
     database = Database(url)
     try:
         async with database.session() as session:
-            return (await session.exec(text("SELECT count(*) FROM tip"))).one()[0]
+            count = (await session.exec(text("SELECT count(*) FROM tip"))).one()[0]
+            rows = await session.exec(text("SELECT chat_id, reply_sent_at FROM tip"))
+            sent = {chat: _utc(at) for chat, at in rows.all() if at is not None}
+            return count, sent
     finally:
         await database.dispose()
+
+
+def _utc(at: datetime | str) -> datetime:
+    at = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _unrecorded_window(
+    emulator: BotAPIEmulator, recorded: dict[int, datetime], clock_offset: float
+) -> dict[str, float]:
+    """Milliseconds from Telegram taking an answer to the database recording it: a worker
+    killed inside this window answers that sender twice."""
+    taken: dict[int, float] = {}
+    for call in emulator.calls:
+        chat = call.params.get("chat_id")
+        if call.method == "sendMessage" and call.ok and chat is not None:
+            taken.setdefault(int(chat), call.at + clock_offset)
+    gaps = sorted(
+        (recorded[chat].timestamp() - at) * 1000 for chat, at in taken.items() if chat in recorded
+    )
+    if not gaps:
+        return {}
+    return {
+        "median_ms": round(statistics.median(gaps), 1),
+        "p99_ms": round(gaps[int(len(gaps) * 0.99)], 1),
+        "max_ms": round(gaps[-1], 1),
+    }
 
 
 async def run(args: argparse.Namespace) -> Report:
     report = Report(updates=args.updates, workers=args.workers, database=args.database)
     rng = random.Random(7)
+    # The emulator stamps calls with the monotonic clock, the database with the wall clock.
+    clock_offset = time.time() - time.monotonic()
     emulator = BotAPIEmulator()
     await emulator.start()
     workdir = Path(tempfile.mkdtemp(prefix="tipline-faults-"))
@@ -313,7 +349,8 @@ async def run(args: argparse.Namespace) -> Report:
                 report.doubled.append(
                     {"chat": chat, "update_id": 1_000_000 + chat - 10_000, "sent_at": sent}
                 )
-        report.tips = await _count_tips(url)
+        report.tips, recorded = await _count_tips(url)
+        report.unrecorded_window = _unrecorded_window(emulator, recorded, clock_offset)
     finally:
         for worker in workers:
             worker.stop()
