@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from sqlmodel import func, select
 
 from bot.emulator import BotAPIEmulator
 from bot.runtime import serve
 from bot.settings import Settings, load_settings
 from bot.webhook import SECRET_HEADER, WEBHOOK_PATH
-from matching import Encoder
 from newsroom.context import Newsroom
-from newsroom.indexes import MatchingIndexes
 from storage.db import Database
 from storage.models import InboundUpdate, InboundUpdateStatus, Tip
 
@@ -31,14 +27,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def newsroom(database: Database, encoder: Encoder) -> AsyncIterator[Newsroom]:
-    indexes = MatchingIndexes(encoder)
-    await indexes.refresh(database)
-    yield Newsroom(db=database, indexes=indexes)
-    indexes.close()
 
 
 def _settings(emulator: BotAPIEmulator, **overrides: Any) -> Settings:

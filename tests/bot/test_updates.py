@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
 import pytest
-import pytest_asyncio
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 from telegram import Update
@@ -19,21 +17,10 @@ from bot.app import build_application
 from bot.emulator import BotAPIEmulator, Call
 from bot.settings import load_settings
 from bot.updates import UpdatePipeline
-from matching import Encoder
 from newsroom.context import Newsroom
-from newsroom.indexes import MatchingIndexes
-from storage.db import Database
 from storage.models import Tip
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def newsroom(database: Database, encoder: Encoder) -> AsyncIterator[Newsroom]:
-    indexes = MatchingIndexes(encoder)
-    await indexes.refresh(database)
-    yield Newsroom(db=database, indexes=indexes)
-    indexes.close()
 
 
 async def test_a_tip_whose_first_try_hits_a_locked_database_is_recorded_on_the_retry(
