@@ -83,7 +83,8 @@ class LoadMix:
         self.viral_photo: list[dict[str, Any]] | None = None
         self.counts = {"repeat": 0, "rewording": 0, "new": 0, "photo": 0}
 
-    def update(self, user_id: int, n: int) -> dict[str, Any]:
+    def update(self, user_id: int, n: int) -> tuple[str, dict[str, Any]]:
+        """The next update and its kind: repeat, rewording, new, or photo (of any of them)."""
         roll = self.rng.random()
         if roll < 0.4:
             kind, words = "repeat", synthetic.VIRAL
@@ -96,14 +97,14 @@ class LoadMix:
             kind, words = "new", _new_claim(n, self.rng)
         self.counts[kind] += 1
         if self.rng.random() >= 0.1:
-            return self.emulator.private_message(user_id, words)
+            return kind, self.emulator.private_message(user_id, words)
         self.counts["photo"] += 1
         update = self.emulator.private_message(user_id, kind="photo", caption=words)
         if kind == "repeat":  # the viral picture itself, forwarded again: the same file
             if self.viral_photo is None:
                 self.viral_photo = update["message"]["photo"]
             update["message"]["photo"] = self.viral_photo
-        return update
+        return "photo", update
 
 
 class BenchEmulator(BotAPIEmulator):
@@ -377,6 +378,7 @@ class Phase:
     window: int
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    by_kind: dict[str, list[float]] = field(default_factory=dict, repr=False)
     lost: int = 0
     refused: int = 0
 
@@ -392,6 +394,10 @@ class Phase:
             "max_ms": round(max(self.latencies_ms, default=float("nan")), 1),
             "lost": self.lost,
             "webhook_refusals": self.refused,
+            "p50_p99_ms_by_kind": {
+                kind: [round(_percentile(ms, 50), 1), round(_percentile(ms, 99), 1)]
+                for kind, ms in sorted(self.by_kind.items())
+            },
         }
 
 
@@ -427,7 +433,7 @@ class Driver:
 
         async def one(user_id: int, n: int) -> None:
             async with slots:
-                update = self.mix.update(user_id, n)
+                kind, update = self.mix.update(user_id, n)
                 replied: asyncio.Future[float] = loop.create_future()
                 self.emulator.waiting[user_id] = replied
                 handed_over = time.monotonic()
@@ -441,6 +447,7 @@ class Driver:
                     result.lost += 1
                     return
                 result.latencies_ms.append((at - handed_over) * 1000)
+                result.by_kind.setdefault(kind, []).append((at - handed_over) * 1000)
 
         started = time.monotonic()
         tasks = []
