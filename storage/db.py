@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -50,6 +51,38 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return create_async_engine(url, **options)
 
 
+class _Turns:
+    """One holder at a time, first come first served, except that urgent waiters go first."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
+
+    async def acquire(self, *, urgent: bool) -> None:
+        if not self._held:
+            self._held = True
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting[urgent].append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # the turn came just as the waiter gave up: pass it on
+            else:
+                self._waiting[urgent].remove(turn)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._waiting[True], self._waiting[False]):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)  # still held: it passes to this waiter
+                    return
+        self._held = False
+
+
 # Whether this task (or the task that started it) is inside a SQLite session already.
 _in_sqlite_session: ContextVar[bool] = ContextVar("in_sqlite_session", default=False)
 
@@ -61,7 +94,8 @@ class Database:
     writer that finds the lock taken polls for it, sleeping up to 100 ms between tries: under
     a burst most of a tip's time went into those sleeps. Queued on an asyncio lock instead,
     transactions follow each other at once. A session opened inside another by the same task
-    does not queue (it would wait for itself).
+    does not queue (it would wait for itself). An ``urgent`` session goes before the queue:
+    recording that an answer went out must not wait behind a burst (docs/ARCHITECTURE.md).
     """
 
     def __init__(self, url: str, **engine_options: Any) -> None:
@@ -70,26 +104,28 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
-        self._one_at_a_time = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._one_at_a_time = _Turns() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on any error."""
-        if self._one_at_a_time is None or _in_sqlite_session.get():
+        turns = self._one_at_a_time
+        if turns is None or _in_sqlite_session.get():
             async with self._sessions() as session, session.begin():
                 yield session
             return
-        async with self._one_at_a_time:
-            inside = _in_sqlite_session.set(True)
-            try:
-                async with self._sessions() as session, session.begin():
-                    yield session
-            finally:
-                _in_sqlite_session.reset(inside)
+        await turns.acquire(urgent=urgent)
+        inside = _in_sqlite_session.set(True)
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            _in_sqlite_session.reset(inside)
+            turns.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

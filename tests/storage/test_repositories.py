@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from storage import claims, editors, outbox, reporters, stats, subscriptions, tips
-from storage.db import Database
+from storage.db import Database, _Turns
 from storage.models import ClaimStatus, EditorRole
 from storage.types import utcnow
 
@@ -298,3 +298,42 @@ async def test_a_session_opened_inside_another_by_the_same_task_does_not_wait_fo
         await reporters.touch_reporter(outer, 5_000_000_200)
         async with asyncio.timeout(10), database.session() as inner:  # not queued behind outer
             assert (await stats.collect_stats(inner))["tips"] == 0
+
+
+async def test_an_urgent_transaction_goes_before_those_waiting(sqlite_url: str) -> None:
+    # The record that an answer went out must not queue behind a burst (SQLite, one writer).
+    database = Database(sqlite_url)
+    order: list[str] = []
+    held = asyncio.Event()
+
+    async def transaction(name: str, *, urgent: bool = False) -> None:
+        async with database.session(urgent=urgent) as session:
+            order.append(name)
+            if name == "first":
+                held.set()
+                await asyncio.sleep(0.05)  # the others queue meanwhile
+            await stats.collect_stats(session)
+
+    first = asyncio.create_task(transaction("first"))
+    await held.wait()
+    queued = [asyncio.create_task(transaction(f"tip {n}")) for n in range(3)]
+    await asyncio.sleep(0)
+    urgent = asyncio.create_task(transaction("reply sent", urgent=True))
+    await asyncio.gather(first, *queued, urgent)
+    await database.dispose()
+    assert order == ["first", "reply sent", "tip 0", "tip 1", "tip 2"]
+
+
+async def test_a_waiter_that_gives_up_never_keeps_the_turn() -> None:
+    turns = _Turns()
+    await turns.acquire(urgent=False)
+    waiting = asyncio.create_task(turns.acquire(urgent=False))
+    given_up = asyncio.create_task(turns.acquire(urgent=True))
+    await asyncio.sleep(0)
+    waiting.cancel()  # gives up while still waiting
+    await asyncio.gather(waiting, return_exceptions=True)
+    turns.release()  # the turn goes to the urgent waiter...
+    given_up.cancel()  # ...which gives up before it could use it
+    await asyncio.gather(given_up, return_exceptions=True)
+    async with asyncio.timeout(1):
+        await turns.acquire(urgent=False)  # the turn was passed on, not lost
