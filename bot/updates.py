@@ -4,7 +4,8 @@ Both ways updates arrive (the webhook and polling) end in :meth:`UpdatePipeline.
 which commits them to the ``inbound_update`` table; only then is Telegram told it may forget
 them (a 200 to the webhook, the next ``offset`` in polling). A processing loop leases
 recorded updates, runs them through the PTB ``Application`` (updates of different chats
-concurrently, up to a bound; of one chat in order) and marks them processed. While an update
+concurrently, up to a bound; of one chat in order) and marks them processed, in the same
+transaction that leases the next ones (one transaction fewer per update). While an update
 is in flight its lease is renewed, so another worker takes it only from a worker that died
 (or lost the database for longer than the lease); the update is then processed again, and
 intake is idempotent on chat and message id, so it still counts once.
@@ -22,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import Application
@@ -30,7 +32,7 @@ from storage.db import Database
 from storage.inbox import (
     LeasedUpdate,
     lease_pending_updates,
-    mark_update_processed,
+    mark_updates_processed,
     record_updates,
     renew_leases,
     retry_update_later,
@@ -99,6 +101,8 @@ class UpdatePipeline:
         # Updates in flight, by id and attempt: the leases this worker renews.
         self._held: dict[tuple[int, int], LeasedUpdate] = {}
         self._chat_locks: dict[int | None, asyncio.Lock] = {}
+        # Updates handled but not yet marked processed, by whether they were given up on.
+        self._finished: dict[bool, list[int]] = {False: [], True: []}
 
     async def record(self, payloads: Sequence[dict[str, Any]]) -> int:
         """Commit updates to the inbox returns how many are new."""
@@ -125,6 +129,7 @@ class UpdatePipeline:
             if free > 0:
                 try:
                     async with self.db.session() as session:
+                        await self._mark_finished(session)
                         leased = await lease_pending_updates(session, limit=free, lease=self.lease)
                     failures = 0
                 except (SQLAlchemyError, OSError) as error:
@@ -141,6 +146,24 @@ class UpdatePipeline:
                 await self._wait_for_work(stop)
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            async with self.db.session() as session:
+                await self._mark_finished(session)
+
+    async def _mark_finished(self, session: AsyncSession) -> None:
+        """Mark the updates handled since the last call processed, within ``session``.
+
+        Until its transaction commits they stay pending; if it never does, their leases run
+        out and they are handled again, which intake's idempotence makes harmless.
+        """
+        finished, self._finished = self._finished, {False: [], True: []}
+        try:
+            for gave_up, update_ids in finished.items():
+                await mark_updates_processed(session, update_ids, gave_up=gave_up)
+        except BaseException:
+            for gave_up, update_ids in finished.items():
+                self._finished[gave_up].extend(update_ids)
+            raise
 
     async def _renew_leases(self, finished: asyncio.Event) -> None:
         """Renew the leases of updates in flight a few times per lease, until ``finished``.
@@ -192,7 +215,10 @@ class UpdatePipeline:
             else:
                 await self._handle(leased, outcome)
             self._held.pop((leased.update_id, leased.attempts), None)
-            await self._settle(leased, outcome)
+            if outcome.transient_failure:
+                await self._retry_later(leased)
+            else:
+                self._finished[leased.attempts > MAX_ATTEMPTS].append(leased.update_id)
         if not lock.locked() and self._chat_locks.get(chat_id) is lock:
             del self._chat_locks[chat_id]
 
@@ -207,19 +233,14 @@ class UpdatePipeline:
         finally:
             _outcome.reset(token)
 
-    async def _settle(self, leased: LeasedUpdate, outcome: _Outcome) -> None:
-        """Mark the update processed, or due again after a transient failure."""
+    async def _retry_later(self, leased: LeasedUpdate) -> None:
+        """A transient failure: the update is due again after ``retry_delay``."""
         try:
             async with self.db.session() as session:
-                if outcome.transient_failure:
-                    due = utcnow() + self.retry_delay
-                    await retry_update_later(session, leased.update_id, at=due)
-                else:
-                    gave_up = leased.attempts > MAX_ATTEMPTS
-                    await mark_update_processed(session, leased.update_id, gave_up=gave_up)
+                await retry_update_later(session, leased.update_id, at=utcnow() + self.retry_delay)
         except (SQLAlchemyError, OSError):
             # The database is away: the lease runs out and the update is processed again.
-            log.warning("update %s: not marked processed; it will be retried", leased.update_id)
+            log.warning("update %s: not rescheduled; it will be retried", leased.update_id)
 
 
 async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -25,7 +25,7 @@ __all__ = [
     "LeasedUpdate",
     "forget_processed_updates",
     "lease_pending_updates",
-    "mark_update_processed",
+    "mark_updates_processed",
     "record_updates",
     "renew_leases",
     "retry_update_later",
@@ -123,13 +123,15 @@ async def renew_leases(
     return {update_id for (update_id,) in (await session.exec(statement)).all()}
 
 
-async def mark_update_processed(
-    session: AsyncSession, update_id: int, *, gave_up: bool = False
+async def mark_updates_processed(
+    session: AsyncSession, update_ids: Sequence[int], *, gave_up: bool = False
 ) -> None:
-    """Done (or given up on): the payload (message text, user ids) is dropped at once."""
+    """Done (or given up on): the payloads (message text, user ids) are dropped at once."""
+    if not update_ids:
+        return
     await session.exec(
         update(InboundUpdate)
-        .where(col(InboundUpdate.update_id) == update_id)
+        .where(col(InboundUpdate.update_id).in_(update_ids))
         .values(
             status=InboundUpdateStatus.FAILED if gave_up else InboundUpdateStatus.DONE,
             payload=None,

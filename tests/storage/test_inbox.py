@@ -53,8 +53,8 @@ async def test_processed_updates_drop_their_payload_and_are_not_leased(database:
         await inbox.record_updates(session, [_update(1), _update(2)])
     await _lease(database)
     async with database.session() as session:
-        await inbox.mark_update_processed(session, 1)
-        await inbox.mark_update_processed(session, 2, gave_up=True)
+        await inbox.mark_updates_processed(session, [1])
+        await inbox.mark_updates_processed(session, [2], gave_up=True)
     async with database.session() as session:
         rows = {r.update_id: r for r in (await session.exec(select(InboundUpdate))).all()}
     assert (rows[1].status, rows[1].payload) == (InboundUpdateStatus.DONE, None)
@@ -76,7 +76,7 @@ async def test_a_transient_failure_makes_the_update_due_again(database: Database
 async def test_forgetting_processed_updates_keeps_pending_ones(database: Database) -> None:
     async with database.session() as session:
         await inbox.record_updates(session, [_update(1), _update(2)])
-        await inbox.mark_update_processed(session, 1)
+        await inbox.mark_updates_processed(session, [1])
     async with database.session() as session:
         assert await inbox.forget_processed_updates(session, older_than=utcnow() - LEASE) == 0
         forgotten = await inbox.forget_processed_updates(session, older_than=utcnow() + LEASE)
