@@ -99,7 +99,8 @@ async def tip(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     meter = meter_of(context)
     meter.tip_handled(result.kind, time.perf_counter() - started)
-    tr = await translator_for(update, context)
+    # The chosen language came with the tip: no second look-up before the reply.
+    tr = translator(pick_language(result.chosen_language, update.effective_user.language_code))
     if result.kind != "reading":  # a picture without caption is answered once it is read
         text, buttons = replies.intake_reply(tr, result)
         await update.effective_message.reply_text(text, reply_markup=buttons, **HTML)

@@ -150,6 +150,9 @@ class IntakeResult:
     unreadable_picture: bool = False
     # Why a picture was refused (newsroom.images.RefusalReason), for kind="refused".
     refusal: str | None = None
+    # The language the sender chose with /language, read with the tip: replying needs no
+    # second look-up.
+    chosen_language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -180,31 +183,36 @@ async def receive_tip(
 
     async with db.session() as session:
         reporter = await touch_reporter(session, tip.telegram_user_id)
+        chosen = reporter.language
         since = tip.received_at - policy.rate_limit_window
         recent = await tips.count_tips_since(session, reporter.id, since)
         stored, created = await tips.record_tip(session, reporter_id=reporter.id, **fields)
         if not created and stored.reply_kind is not None:
-            return await _answer_again(session, stored)
+            return replace(await _answer_again(session, stored), chosen_language=chosen)
+        early: ReplyKind | None = None
         if recent >= policy.rate_limit_tips:
-            await tips.update_tip(session, stored, reply_kind="rate_limited")
-            return IntakeResult(kind="rate_limited", tip_id=stored.id, language=language)
-        if not _matchable(normalized) and not tip.media_file_unique_id:
-            await tips.update_tip(session, stored, reply_kind="empty")
-            return IntakeResult(kind="empty", tip_id=stored.id, language=language)
-        if not _matchable(normalized) and tip.picture_to_read:
-            await tips.update_tip(session, stored, reply_kind="reading")
-            return IntakeResult(kind="reading", tip_id=stored.id, language=language)
-        reporter_id, tip_id = reporter.id, stored.id
-        known_answer = await _repeats_an_answered_claim(session, stored)
+            early = "rate_limited"
+        elif not _matchable(normalized) and not tip.media_file_unique_id:
+            early = "empty"
+        elif not _matchable(normalized) and tip.picture_to_read:
+            early = "reading"
+        if early is not None:
+            await tips.update_tip(session, stored, reply_kind=early)
+            return IntakeResult(early, stored.id, language=language, chosen_language=chosen)
+        filing = _Filing(stored.id, reporter.id, tip.received_at, text, language, None)
+        # A repeat of an answered rumour gets its claim's verdict whatever the indexes say:
+        # it is not encoded or searched, and joins its claim at once, without the filing lock
+        # (that lock is for founding claims). In a viral burst most forwards are such repeats.
+        answered = await _answered_claim_repeated_by(session, stored)
+        if answered is not None:
+            result = await _count_and_answer(session, stored, answered, filing, None)
 
-    # A repeat of an answered rumour gets its claim's verdict whatever the indexes say, so it
-    # is not encoded and searched again: in a viral burst most forwards are such repeats.
-    matchable = _matchable(normalized) and not known_answer
-    matches = await indexes.match(text, language) if matchable else None
-    filing = _Filing(tip_id, reporter_id, tip.received_at, text, language, matches)
-    result, _ = await _file_and_decide(db, indexes, filing)
-    log.info("tip %s filed under claim %s: %s", tip_id, result.claim_id, result.kind)
-    return result
+    if answered is None:
+        if _matchable(normalized):
+            filing = replace(filing, matches=await indexes.match(text, language))
+        result, _ = await _file_and_decide(db, indexes, filing)
+    log.info("tip %s filed under claim %s: %s", filing.tip_id, result.claim_id, result.kind)
+    return replace(result, chosen_language=chosen)
 
 
 @dataclass(frozen=True)
@@ -254,33 +262,49 @@ async def _file_and_decide(
             picture_fact_check_id=filing.picture_fact_check_id,
             canonical_text=filing.canonical_text,
         )
-        new_reporter = not await tips.reporter_sent_to_claim(
-            session, filing.reporter_id, claim.id, excluding_tip_id=filing.tip_id
-        )
-        claim = await claims.count_tip_in_claim(
-            session, claim.id, at=filing.received_at, new_reporter=new_reporter, language=language
-        )
-        result = await _decide_reply(
-            session,
-            stored,
-            claim,
-            matches,
-            language,
-            picture_fact_check_id=filing.picture_fact_check_id,
-        )
-        if result.kind in ("queued", "ask"):
-            await subscriptions.subscribe(session, filing.reporter_id, claim.id)
-        await tips.update_tip(
-            session,
-            stored,
-            claim_id=claim.id,
-            reply_kind=result.kind,
-            match_score=result.score,
-            fact_check_id=result.fact_check.fact_check_id if result.fact_check else None,
-        )
+        result = await _count_and_answer(session, stored, claim, filing, matches)
     if not joined:
         await indexes.add_claim(claim)
     return result, joined
+
+
+async def _count_and_answer(
+    session: AsyncSession,
+    stored: Tip,
+    claim: Claim,
+    filing: _Filing,
+    matches: Matches | None,
+) -> IntakeResult:
+    """Count the tip in its claim, decide the answer, subscribe the sender if it waits."""
+    new_reporter = not await tips.reporter_sent_to_claim(
+        session, filing.reporter_id, claim.id, excluding_tip_id=filing.tip_id
+    )
+    claim = await claims.count_tip_in_claim(
+        session,
+        claim.id,
+        at=filing.received_at,
+        new_reporter=new_reporter,
+        language=filing.language,
+    )
+    result = await _decide_reply(
+        session,
+        stored,
+        claim,
+        matches,
+        filing.language,
+        picture_fact_check_id=filing.picture_fact_check_id,
+    )
+    if result.kind in ("queued", "ask"):
+        await subscriptions.subscribe(session, filing.reporter_id, claim.id)
+    await tips.update_tip(
+        session,
+        stored,
+        claim_id=claim.id,
+        reply_kind=result.kind,
+        match_score=result.score,
+        fact_check_id=result.fact_check.fact_check_id if result.fact_check else None,
+    )
+    return result
 
 
 # Answers that can be given again from what is stored; "reading" is the picture reader's.
@@ -322,7 +346,7 @@ async def mark_reply_sent(
     delay = 0.05
     while True:
         try:
-            async with db.session() as session:
+            async with db.session(urgent=True) as session:
                 await tips.mark_reply_sent(session, tip_id, at=utcnow())
             return
         except (DBAPIError, OSError) as error:
@@ -361,11 +385,11 @@ def _tip_fields(tip: IncomingTip, text: str, normalized: str, language: str) -> 
     }
 
 
-async def _repeats_an_answered_claim(session: AsyncSession, tip: Tip) -> bool:
-    """Whether this tip's text or media file was already filed under an answered claim.
+async def _answered_claim_repeated_by(session: AsyncSession, tip: Tip) -> Claim | None:
+    """The answered claim already holding this tip's text or media file, if there is one.
 
-    Exactly the first two steps of :func:`_file_under_claim`, whose answered claim then gives
-    the verdict without looking at the matches.
+    Exactly the first two steps of :func:`_file_under_claim`, for a claim whose verdict is
+    then the answer whatever the matches say.
     """
     claim_id = (
         await tips.claim_with_same_text(session, tip.content_hash) if tip.content_hash else None
@@ -373,11 +397,12 @@ async def _repeats_an_answered_claim(session: AsyncSession, tip: Tip) -> bool:
     if claim_id is None and tip.media_file_unique_id:
         claim_id = await tips.claim_with_same_media(session, tip.media_file_unique_id)
     claim = await claims.get_claim(session, claim_id) if claim_id is not None else None
-    return (
+    answered = (
         claim is not None
         and claim.status == ClaimStatus.ANSWERED
         and claim.fact_check_id is not None
     )
+    return claim if answered else None
 
 
 async def _file_under_claim(
