@@ -23,6 +23,7 @@ from bot.updates import UpdatePipeline
 from bot.webhook import add_webhook_route
 from handlers.pictures import resume_unread_pictures
 from matching import CLAIM_THRESHOLDS, FACT_CHECK_THRESHOLDS, Thresholds, load_encoder
+from matching.language import detect_language
 from newsroom.context import Newsroom
 from newsroom.fetch import Fetcher
 from newsroom.images import PictureReader
@@ -151,6 +152,13 @@ def stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(signum, stop.set)
 
 
+async def _ready_for_tips(newsroom: Newsroom) -> None:
+    """Load now what the first tip would load: the sentence encoder and langdetect's profiles
+    load on first use, and the first tip waited for them."""
+    await newsroom.indexes.warm_up()
+    detect_language("Loading the language profiles before the first tip comes in.")
+
+
 async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> None:
     """Run the bot and the HTTP server until ``stop`` is set, then shut down cleanly.
 
@@ -159,6 +167,7 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
     stops taking updates, finishes those in flight, and only then closes the database.
     """
     started_at = utcnow()
+    await _ready_for_tips(newsroom)
     metrics = TiplineMetrics()
     application = build_application(settings, newsroom, metrics)
     pipeline = UpdatePipeline(application, newsroom.db)

@@ -118,6 +118,10 @@ class MatchingIndexes:
     async def _run(self, function: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
 
+    async def warm_up(self) -> None:
+        """Load the encoder's model now rather than on the first tip."""
+        await self._run(self.encoder.encode, ["Loading the sentence encoder."])
+
     async def match(self, text: str, language: str | None, *, top_k: int = 5) -> Matches:
         """Encode a tip once and look it up in both indexes."""
         return await self._run(self._match, text, language, top_k)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -71,10 +72,18 @@ async def test_webhook_mode_registers_records_answers_once_and_stops_cleanly(
         webhook_secret=SECRET,
         webhook_max_connections=12,
     )
+    encoded: list[list[str]] = []
+    encode = newsroom.indexes.encoder.encode
+    newsroom.indexes.encoder = SimpleNamespace(  # counts what reaches the encoder
+        name=newsroom.indexes.encoder.name,
+        dim=newsroom.indexes.encoder.dim,
+        encode=lambda texts: encoded.append(list(texts)) or encode(texts),
+    )
     stop = asyncio.Event()
     running = asyncio.create_task(serve(settings, newsroom, stop))
     await _until_healthy(settings, running)
     [registered] = await emulator.wait_for("setWebhook")
+    assert encoded == [["Loading the sentence encoder."]]  # at start, not on the first tip
     assert registered.params["url"] == "https://tipline.example.org/telegram/webhook"
     assert registered.params["secret_token"] == SECRET
     assert int(registered.params["max_connections"]) == 12
