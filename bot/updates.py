@@ -90,12 +90,14 @@ class UpdatePipeline:
         concurrency: int = 16,
         lease: timedelta = timedelta(seconds=30),
         retry_delay: timedelta = timedelta(seconds=2),
+        look_again: timedelta = timedelta(seconds=1),
     ) -> None:
         self.application = application
         self.db = db
         self.concurrency = concurrency
         self.lease = lease
         self.retry_delay = retry_delay
+        self.look_again = look_again
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         # Updates in flight, by id and attempt: the leases this worker renews.
@@ -124,6 +126,9 @@ class UpdatePipeline:
     async def _take_and_process(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
+            # Cleared before looking, not before waiting: an update recorded while the lease
+            # ran must wake the next wait, or it waited until ``look_again``.
+            self._wake.clear()
             free = self.concurrency - len(self._in_flight)
             leased: list[LeasedUpdate] = []
             if free > 0:
@@ -192,10 +197,10 @@ class UpdatePipeline:
         self._wake.set()
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
-        self._wake.clear()
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         # Also look again now and then: another worker's lease may have run out.
-        await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+        timeout = self.look_again.total_seconds()
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
 

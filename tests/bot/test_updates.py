@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -13,6 +14,7 @@ from sqlmodel import select
 from telegram import Update
 from telegram.ext import ContextTypes, MessageHandler, filters
 
+import bot.updates
 from bot.app import build_application
 from bot.emulator import BotAPIEmulator, Call
 from bot.settings import load_settings
@@ -173,3 +175,35 @@ async def test_an_answer_that_went_out_is_not_sent_again_when_the_database_fails
     async with newsroom.db.session() as session:
         [tip] = (await session.exec(select(Tip))).all()
     assert tip.reply_sent_at is not None
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_an_update_recorded_while_the_worker_leases_is_not_left_waiting(
+    emulator: BotAPIEmulator, newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL a webhook request commits its update while the worker's lease query is
+    # still open; the wake-up it gave was then cleared, and the update waited for the next
+    # look (a second, here a minute).
+    settings = load_settings(None, bot_token=emulator.token, telegram_api_url=emulator.base_url)
+    application = build_application(settings, newsroom)
+    pipeline = UpdatePipeline(application, newsroom.db, look_again=timedelta(minutes=1))
+    late = emulator.private_message(4545, "The bridge on the A7 collapsed this morning!")
+    lease, delivered = bot.updates.lease_pending_updates, []
+
+    async def lease_while_telegram_delivers(*args: Any, **kwargs: Any) -> list[Any]:
+        leased = await lease(*args, **kwargs)
+        if not delivered:
+            delivered.append(late)
+            await asyncio.create_task(pipeline.record([late]))  # another request, meanwhile
+        return leased
+
+    monkeypatch.setattr(bot.updates, "lease_pending_updates", lease_while_telegram_delivers)
+    stop = asyncio.Event()
+    async with application:
+        running = asyncio.create_task(pipeline.run(stop))
+        try:
+            await emulator.wait_for("sendMessage", where=lambda c: c.params["chat_id"] == 4545)
+        finally:
+            stop.set()
+            await running
+    assert len(emulator.sent_messages(4545)) == 1
