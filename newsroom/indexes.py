@@ -36,7 +36,7 @@ from storage.claims import OPEN_STATUSES
 from storage.db import Database
 from storage.models import Claim, FactCheck
 from storage.types import utcnow
-from storage.vectors import rows_updated_since, save_vectors
+from storage.vectors import changes_since, rows_with_ids, save_vectors
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ class MatchingIndexes:
         if claim.status not in OPEN_STATUSES:
             return
         await self._run(self._apply_claims, [claim])
+        self._seen_applied([claim])
 
     async def rematch_with_new_claims(
         self, session: AsyncSession, matches: Matches, text: str, language: str | None
@@ -154,6 +155,7 @@ class MatchingIndexes:
         if not newer:
             return matches
         await self._run(self._apply_claims, newer)
+        self._seen_applied(newer)
         found = await self._run(
             lambda: self.claims.search(text, lang=language, vector=matches.vector, top_k=5)
         )
@@ -211,16 +213,17 @@ class MatchingIndexes:
         changed = 0
         while True:
             async with db.session() as session:
-                rows = await rows_updated_since(session, model, cursor)
-            if not rows:
+                changes = await changes_since(session, model, cursor)
+                unseen = [row_id for at, row_id in changes if applied.get(row_id) != at]
+                fresh = await rows_with_ids(session, model, unseen)
+            if not changes:
                 break
-            fresh = [row for row in rows if applied.get(row.id or 0) != row.updated_at]
             if fresh:
                 await self._store_missing_vectors(db, model, fresh, as_document)
                 await self._run(apply, fresh)
                 applied.update((row.id or 0, row.updated_at) for row in fresh)
                 changed += len(fresh)
-            cursor = (rows[-1].updated_at, rows[-1].id or 0)
+            cursor = changes[-1]
         if changed:
             log.info("%s index: %d rows updated", model.__tablename__, changed)
         if cursor is None:
@@ -229,6 +232,11 @@ class MatchingIndexes:
         for row_id in [i for i, at in applied.items() if at <= since]:
             del applied[row_id]  # never read again: the next refresh starts after them
         return (since, 0)
+
+    def _seen_applied(self, rows: Sequence[Claim]) -> None:
+        """Claims indexed outside a refresh: the next refresh need not read them again."""
+        applied = self._applied.setdefault(Claim.__tablename__, {})
+        applied.update((row.id or 0, row.updated_at) for row in rows)
 
     def _apply_fact_checks(self, rows: list[FactCheck]) -> None:
         self.fact_checks.add([fact_check_document(row, self.encoder.dim) for row in rows])

@@ -117,6 +117,8 @@ class FactCheck(SQLModel, table=True):
     """A published debunk; the tip line cites it, it is the authority."""
 
     __tablename__ = "fact_check"
+    # The keys the matching indexes follow (storage.vectors.changes_since).
+    __table_args__ = (sa.Index("ix_fact_check_follow", "updated_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     url: str = Field(max_length=2048, unique=True, nullable=False)
@@ -158,6 +160,8 @@ class Editor(SQLModel, table=True):
 
 class Claim(SQLModel, table=True):
     """A cluster of tips that assert the same thing, whatever their wording or language."""
+
+    __table_args__ = (sa.Index("ix_claim_follow", "updated_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     canonical_text: str = Field(sa_type=sa.Text, nullable=False)

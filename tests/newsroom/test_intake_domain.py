@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from matching import Encoder
@@ -15,6 +16,7 @@ from newsroom.factchecks import FactCheckRecord, import_records
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
 from newsroom.suggestions import suggest_answers
+from storage import claims
 from storage.db import Database
 from storage.models import Claim, ClaimStatus, FactCheck, Tip
 
@@ -221,4 +223,31 @@ async def test_a_refresh_indexes_an_import_once_and_then_only_what_changed(
         await indexes.refresh(database)
         assert updated()[-1] == "fact_check index: 1 rows updated"
     assert len(indexes.fact_checks) == 30
+    indexes.close()
+
+
+async def test_a_refresh_does_not_read_again_the_claims_this_worker_filed(
+    database: Database, encoder: Encoder
+) -> None:
+    # A burst founds claims every second; reading each back at the next refresh (vectors and
+    # all) stalled the replies of the moment.
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    fetched: list[str] = []
+
+    @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
+    def _note(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "FROM claim" in statement and "claim.embedding" in statement and " IN " in statement:
+            fetched.append(statement)  # whole claim rows, by id
+
+    await receive_tip(database, indexes, _tip(1, BANKS), IntakePolicy())
+    fetched.clear()
+    await indexes.refresh(database)
+    assert fetched == []  # its key was read, its row not
+    async with database.session() as session:
+        claim = (await session.exec(select(Claim))).one()
+        await claims.update_claim(session, claim, canonical_text=BANKS + " (edited)")
+    await indexes.refresh(database)  # another worker's edit: read once
+    assert len(fetched) == 1
+    event.remove(database.engine.sync_engine, "before_cursor_execute", _note)
     indexes.close()
