@@ -69,7 +69,7 @@ class _Turns:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self.release()  # the turn came just as the waiter gave up: pass it on
-            else:
+            elif turn in self._waiting[urgent]:  # a release may have dropped it already
                 self._waiting[urgent].remove(turn)
             raise
 

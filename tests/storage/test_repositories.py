@@ -337,3 +337,11 @@ async def test_a_waiter_that_gives_up_never_keeps_the_turn() -> None:
     await asyncio.gather(given_up, return_exceptions=True)
     async with asyncio.timeout(1):
         await turns.acquire(urgent=False)  # the turn was passed on, not lost
+    late = asyncio.create_task(turns.acquire(urgent=True))
+    await asyncio.sleep(0)
+    late.cancel()
+    turns.release()  # before the cancelled waiter has run again
+    [outcome] = await asyncio.gather(late, return_exceptions=True)
+    assert isinstance(outcome, asyncio.CancelledError)
+    async with asyncio.timeout(1):
+        await turns.acquire(urgent=False)
