@@ -199,7 +199,7 @@ async def receive_tip(
         if early is not None:
             await tips.update_tip(session, stored, reply_kind=early)
             return IntakeResult(early, stored.id, language=language, chosen_language=chosen)
-        filing = _Filing(stored.id, reporter.id, tip.received_at, text, language, None)
+        filing = _Filing(stored.id, reporter.id, tip.received_at, text, language, matches=None)
         # A repeat of an answered rumour gets its claim's verdict whatever the indexes say:
         # it is not encoded or searched, and joins its claim at once, without the filing lock
         # (that lock is for founding claims). In a viral burst most forwards are such repeats.
