@@ -205,7 +205,8 @@ async def receive_tip(
         # (that lock is for founding claims). In a viral burst most forwards are such repeats.
         answered = await _answered_claim_repeated_by(session, stored)
         if answered is not None:
-            result = await _count_and_answer(session, stored, answered, filing, None)
+            answered = await _count_in(session, answered, filing)
+            result = await _answer(session, stored, answered, filing, None)
 
     if answered is None:
         if _matchable(normalized):
@@ -262,30 +263,36 @@ async def _file_and_decide(
             picture_fact_check_id=filing.picture_fact_check_id,
             canonical_text=filing.canonical_text,
         )
-        result = await _count_and_answer(session, stored, claim, filing, matches)
+        if joined:
+            claim = await _count_in(session, claim, filing)
+        result = await _answer(session, stored, claim, filing, matches)
     if not joined:
         await indexes.add_claim(claim)
     return result, joined
 
 
-async def _count_and_answer(
-    session: AsyncSession,
-    stored: Tip,
-    claim: Claim,
-    filing: _Filing,
-    matches: Matches | None,
-) -> IntakeResult:
-    """Count the tip in its claim, decide the answer, subscribe the sender if it waits."""
+async def _count_in(session: AsyncSession, claim: Claim, filing: _Filing) -> Claim:
+    """Count the tip in the claim it joins (a claim it founds is born counted)."""
     new_reporter = not await tips.reporter_sent_to_claim(
         session, filing.reporter_id, claim.id, excluding_tip_id=filing.tip_id
     )
-    claim = await claims.count_tip_in_claim(
+    return await claims.count_tip_in_claim(
         session,
         claim.id,
         at=filing.received_at,
         new_reporter=new_reporter,
         language=filing.language,
     )
+
+
+async def _answer(
+    session: AsyncSession,
+    stored: Tip,
+    claim: Claim,
+    filing: _Filing,
+    matches: Matches | None,
+) -> IntakeResult:
+    """Decide the answer, subscribe the sender if it waits, and record it with the tip."""
     result = await _decide_reply(
         session,
         stored,
@@ -446,10 +453,15 @@ async def _file_under_claim(
             "fact_check_id": answer,
             "answered_at": tip.received_at,
         }
+    known = language if language != "und" else None
     claim = await claims.create_claim(
         session,
         canonical_text=canonical_text or tip.text or f"[{tip.media_kind or 'media'}]",
-        language=language if language != "und" else None,
+        language=known,
+        # Born counted: its first tip and sender, no statements to add them after.
+        languages=[known] if known else [],
+        tip_count=1,
+        reporter_count=1,
         content_hash=tip.content_hash,
         simhash=tip.simhash,
         embedding=vector_to_bytes(matches.vector) if matches else None,
