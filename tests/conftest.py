@@ -22,6 +22,8 @@ from sqlmodel import SQLModel
 import storage.models  # noqa: F401  (registers the tables)
 from bot.emulator import BotAPIEmulator
 from matching import Encoder, load_encoder
+from newsroom.context import Newsroom
+from newsroom.indexes import MatchingIndexes
 from storage.db import Database, upgrade_database
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -109,3 +111,12 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     await _empty_all_tables(db)
     yield db
     await db.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def newsroom(database: Database, encoder: Encoder) -> AsyncIterator[Newsroom]:
+    """The newsroom over an empty database of each kind, its indexes loaded."""
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    yield Newsroom(db=database, indexes=indexes)
+    indexes.close()

@@ -15,13 +15,10 @@ from aiohttp import web
 
 from bot.runtime import repeat, start_scheduled_jobs, sync_feeds_forever
 from bot.settings import Settings, load_settings
-from matching import Encoder
 from newsroom.context import Newsroom
 from newsroom.fetch import Fetcher
-from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
 from newsroom.suggestions import import_and_offer
-from storage.db import Database
 from storage.models import Claim, FactCheck
 from storage.stats import collect_stats
 
@@ -79,14 +76,6 @@ async def site() -> AsyncIterator[NewsroomSite]:
     state.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     yield state
     await runner.cleanup()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def newsroom(database: Database, encoder: Encoder) -> AsyncIterator[Newsroom]:
-    indexes = MatchingIndexes(encoder)
-    await indexes.refresh(database)
-    yield Newsroom(db=database, indexes=indexes)
-    indexes.close()
 
 
 def _settings(site: NewsroomSite, **overrides: object) -> Settings:
