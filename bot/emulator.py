@@ -393,6 +393,7 @@ class Call:
     at: float
     ok: bool = True
     error: str | None = None
+    via_webhook: bool = False  # carried by a webhook's response, not requested
 
 
 @dataclass
@@ -611,6 +612,14 @@ class BotAPIEmulator:
         Pushing the same update twice delivers it twice with the same id, as Telegram does
         when a bot did not acknowledge it.
         """
+        update = self.accept_update(update)
+        self._pending.append(_PendingUpdate(update))
+        self._notify()
+        return update
+
+    def accept_update(self, update: JSON) -> JSON:
+        """What Telegram knows of an update before delivering it (its message, callback or
+        inline query), without queueing it for getUpdates: for a webhook delivery."""
         update = copy.deepcopy(update)
         update.setdefault("update_id", next(self._update_ids))
         for key in ("message", "edited_message", "channel_post"):
@@ -620,8 +629,6 @@ class BotAPIEmulator:
             self._callback_queries.add(update["callback_query"]["id"])
         if "inline_query" in update:
             self._inline_queries.add(update["inline_query"]["id"])
-        self._pending.append(_PendingUpdate(update))
-        self._notify()
         return update
 
     def sent_messages(self, chat_id: int) -> list[JSON]:
@@ -943,14 +950,31 @@ class BotAPIEmulator:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
-        name = request.match_info["method"]
-        method = _METHODS.get(name.lower())
         params = await _request_params(request)
+        status, body = await self._call(request.match_info["method"], params, at)
+        return web.json_response(body, status=status)
+
+    async def take_webhook_answer(self, body: bytes) -> None:
+        """What Telegram does with a webhook's 200: run the Bot API method its body names.
+
+        The bot hears nothing back (Telegram says so), so an error is only kept in
+        :attr:`calls`; a body that names no method is an empty acknowledgement.
+        """
+        try:
+            params = json.loads(body) if body else {}
+        except ValueError:
+            return
+        if isinstance(params, dict) and isinstance(params.get("method"), str):
+            name = params.pop("method")
+            await self._call(name, params, time.monotonic(), via_webhook=True)
+
+    async def _call(
+        self, name: str, params: JSON, at: float, *, via_webhook: bool = False
+    ) -> tuple[int, JSON]:
+        method = _METHODS.get(name.lower())
         if method is None:
             self._record(Call(name, params, at, ok=False, error="Not Found"))
-            return web.json_response(
-                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
-            )
+            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
         canonical, handler = method
         if self.response_delay:
             await asyncio.sleep(self.response_delay)
@@ -958,13 +982,14 @@ class BotAPIEmulator:
             self._inject_fault(canonical, params)
             result = await handler(self, params)
         except _APIError as error:
-            self._record(Call(canonical, params, at, ok=False, error=error.description))
-            return web.json_response(error.body(), status=error.code)
-        call = Call(canonical, params, at)
+            failed = Call(canonical, params, at, ok=False, error=error.description)
+            self._record(failed)
+            return error.code, error.body()
+        call = Call(canonical, params, at, via_webhook=via_webhook)
         self._record(call)
-        if self.before_answering is not None:
+        if self.before_answering is not None and not via_webhook:
             await self.before_answering(call)
-        return web.json_response({"ok": True, "result": result})
+        return 200, {"ok": True, "result": result}
 
     def _record(self, call: Call) -> None:
         self.calls.append(call)
