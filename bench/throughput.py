@@ -11,8 +11,10 @@ Each run has three phases: a warm-up (not measured); one update at a time (the l
 idle worker); then a closed loop keeping ``--window`` updates in flight (throughput, and the
 latency under that load). Latency is from the moment the update is handed over (the webhook
 POST is sent, or the update is queued for getUpdates) to the moment the reply's sendMessage
-reaches the emulator, so no real Telegram time is in it. The same load goes to a bare PTB echo
-bot (bench/echo_bot.py) on the same emulator: the ceiling for this machine.
+reaches the emulator, so no real Telegram time is in it. In webhook mode the tip line's answer
+rides on the webhook's 200 and the driver makes that call, as Telegram does. The same load goes
+to a bare PTB echo bot (bench/echo_bot.py) on the same emulator: the ceiling for this machine
+(it answers with a sendMessage of its own, as PTB bots do).
 
     .venv/bin/python bench/throughput.py                       # the full matrix (~1 h)
     .venv/bin/python bench/throughput.py --sizes 1000 --databases sqlite --modes webhook
@@ -414,13 +416,15 @@ class Driver:
     async def _post_until_acknowledged(
         self, http: aiohttp.ClientSession, update: dict[str, Any]
     ) -> int:
-        """POST like Telegram: anything but a 200 is retried with backoff; returns the refusals."""
+        """POST like Telegram: anything but a 200 is retried with backoff, and the Bot API call
+        a 200 carries is made (the tip line's answer); returns the refusals."""
         delay, refused = 0.05, 0
         while True:
             async with http.post(
                 self.endpoint, json=update, headers={SECRET_HEADER: SECRET}
             ) as response:
                 if response.status == 200:
+                    await self.emulator.take_webhook_answer(await response.read())
                     return refused
             refused += 1
             await asyncio.sleep(delay)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 
 import numpy as np
 from aiohttp import web
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 INDEX_REFRESH_SECONDS = 5.0
 RETENTION_EVERY_SECONDS = 24 * 60 * 60.0
+# In webhook mode an update whose handling a crash cut short is left to Telegram's
+# redelivery (answered in its response) for this long, then handled by the update loop.
+WEBHOOK_REDELIVERY_WAIT = timedelta(minutes=10)
 
 
 def _or(configured: float | None, default: float) -> float:
@@ -170,9 +174,13 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
     await _ready_for_tips(newsroom)
     metrics = TiplineMetrics()
     application = build_application(settings, newsroom, metrics)
-    pipeline = UpdatePipeline(application, newsroom.db)
-    web_app = build_web_app(newsroom, settings, metrics)
     webhook = settings.mode == "webhook"
+    pipeline = UpdatePipeline(
+        application,
+        newsroom.db,
+        leave_to_telegram=WEBHOOK_REDELIVERY_WAIT if webhook else None,
+    )
+    web_app = build_web_app(newsroom, settings, metrics)
     if webhook:
         add_webhook_route(web_app, pipeline, _secret(settings.webhook_secret))
     runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5)

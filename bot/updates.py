@@ -1,14 +1,18 @@
 """From Telegram to the handlers without losing an update: record first, then process.
 
-Both ways updates arrive (the webhook and polling) end in :meth:`UpdatePipeline.record`,
-which commits them to the ``inbound_update`` table; only then is Telegram told it may forget
-them (a 200 to the webhook, the next ``offset`` in polling). A processing loop leases
-recorded updates, runs them through the PTB ``Application`` (updates of different chats
-concurrently, up to a bound; of one chat in order) and marks them processed, in the same
-transaction that leases the next ones (one transaction fewer per update). While an update
-is in flight its lease is renewed, so another worker takes it only from a worker that died
-(or lost the database for longer than the lease); the update is then processed again, and
-intake is idempotent on chat and message id, so it still counts once.
+Polling records a batch of updates in the ``inbound_update`` inbox before it asks for the
+next ``offset``; a processing loop leases recorded updates, runs them through the PTB
+``Application`` (updates of different chats concurrently, up to a bound; of one chat in
+order) and marks them processed in the same transaction that leases the next ones. While an
+update is in flight its lease is renewed, so another worker takes it only from a worker that
+died (or lost the database for longer than the lease); intake is idempotent on chat and
+message id, so an update handled twice still counts once.
+
+A webhook request records its update and leases it in one step, handles it at once and puts
+the sender's answer in its 200 (:meth:`UpdatePipeline.handle_delivery`), so the answer and
+Telegram's acknowledgement are one event: a crash before the 200 makes Telegram redeliver,
+and the redelivery is answered; a delivery that got its 200 is never redelivered. The loop
+then only takes webhook updates Telegram stopped redelivering (older than ``leave_to_telegram``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import logging
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,18 +32,28 @@ from telegram import Update
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import Application
 
+from handlers.common import WebhookResponse, webhook_response
 from storage.db import Database
 from storage.inbox import (
     LeasedUpdate,
+    Redelivered,
     lease_pending_updates,
     mark_updates_processed,
     record_updates,
     renew_leases,
     retry_update_later,
+    take_update,
 )
+from storage.tips import mark_reply_sent
 from storage.types import utcnow
 
-__all__ = ["UpdatePipeline", "is_transient", "report_transient_failure", "sleep_unless"]
+__all__ = [
+    "UpdateBusyError",
+    "UpdatePipeline",
+    "is_transient",
+    "report_transient_failure",
+    "sleep_unless",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +68,11 @@ class _Outcome:
 
 
 _outcome: ContextVar[_Outcome | None] = ContextVar("update_outcome", default=None)
+
+
+class UpdateBusyError(Exception):
+    """The update cannot be handled now (another worker holds it, a transient failure, or
+    this worker is stopping): Telegram is to deliver it again later."""
 
 
 def is_transient(error: BaseException) -> bool:
@@ -91,6 +110,7 @@ class UpdatePipeline:
         lease: timedelta = timedelta(seconds=30),
         retry_delay: timedelta = timedelta(seconds=2),
         look_again: timedelta = timedelta(seconds=1),
+        leave_to_telegram: timedelta | None = None,
     ) -> None:
         self.application = application
         self.db = db
@@ -98,6 +118,9 @@ class UpdatePipeline:
         self.lease = lease
         self.retry_delay = retry_delay
         self.look_again = look_again
+        self.leave_to_telegram = leave_to_telegram
+        self._stopping = False
+        self._answering: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         # Updates in flight, by id and attempt: the leases this worker renews.
@@ -113,12 +136,49 @@ class UpdatePipeline:
         self._wake.set()
         return new
 
+    async def handle_delivery(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """Record and handle a webhook's update now; returns the call for its 200 to carry.
+
+        A redelivery of an update already handled gets the same call again: Telegram
+        redelivers only what did not get its 200, so that call was never made. Raises
+        :class:`UpdateBusyError` when the update is to be delivered again later, and the
+        database's errors when it is away (both mean a 503).
+        """
+        if self._stopping:
+            raise UpdateBusyError("stopping")
+        task = asyncio.current_task()
+        if task is not None:
+            self._answering.add(task)
+        try:
+            async with self.db.session() as session:
+                taken = await take_update(session, payload, lease=self.lease)
+            if isinstance(taken, Redelivered):
+                return taken.answer
+            if taken is None:
+                raise UpdateBusyError("held by another worker")
+            response = WebhookResponse()
+            if not await self._process(taken, response):
+                raise UpdateBusyError("transient failure")
+            async with self.db.session(urgent=True) as session:
+                gave_up = taken.attempts > MAX_ATTEMPTS
+                await mark_updates_processed(
+                    session, [taken.update_id], gave_up=gave_up, answer=response.call
+                )
+                if response.tip_id is not None:
+                    await mark_reply_sent(session, response.tip_id, at=utcnow())
+            return response.call
+        finally:
+            self._answering.discard(task)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Process recorded updates until ``stop``; then let the ones in flight finish."""
         finished = asyncio.Event()
         renewing = asyncio.create_task(self._renew_leases(finished), name="lease-renewal")
         try:
             await self._take_and_process(stop)
+            self._stopping = True
+            if self._answering:
+                await asyncio.gather(*self._answering, return_exceptions=True)
         finally:
             finished.set()
             await renewing
@@ -135,7 +195,12 @@ class UpdatePipeline:
                 try:
                     async with self.db.session() as session:
                         await self._mark_finished(session)
-                        leased = await lease_pending_updates(session, limit=free, lease=self.lease)
+                        leased = await lease_pending_updates(
+                            session,
+                            limit=free,
+                            lease=self.lease,
+                            received_before=self._left_to_telegram_since(),
+                        )
                     failures = 0
                 except (SQLAlchemyError, OSError) as error:
                     failures += 1
@@ -143,10 +208,7 @@ class UpdatePipeline:
                     await sleep_unless(stop, min(2.0**failures / 4, 10.0))
                     continue
             for update in leased:
-                self._held[update.update_id, update.attempts] = update
-                task = asyncio.create_task(self._process(update))
-                self._in_flight.add(task)
-                task.add_done_callback(self._done)
+                self._spawn(update)
             if not leased or free <= 0:
                 await self._wait_for_work(stop)
         if self._in_flight:
@@ -154,6 +216,11 @@ class UpdatePipeline:
         with contextlib.suppress(SQLAlchemyError, OSError):
             async with self.db.session() as session:
                 await self._mark_finished(session)
+
+    def _left_to_telegram_since(self) -> datetime | None:
+        if self.leave_to_telegram is None:
+            return None
+        return utcnow() - self.leave_to_telegram
 
     async def _mark_finished(self, session: AsyncSession) -> None:
         """Mark the updates handled since the last call processed, within ``session``.
@@ -210,25 +277,46 @@ class UpdatePipeline:
             lock = self._chat_locks[chat_id] = asyncio.Lock()
         return lock
 
-    async def _process(self, leased: LeasedUpdate) -> None:
+    def _spawn(self, leased: LeasedUpdate) -> None:
+        async def process() -> None:
+            if await self._process(leased):
+                self._finished[leased.attempts > MAX_ATTEMPTS].append(leased.update_id)
+
+        task = asyncio.create_task(process())
+        self._in_flight.add(task)
+        task.add_done_callback(self._done)
+
+    async def _process(self, leased: LeasedUpdate, response: WebhookResponse | None = None) -> bool:
+        """Handle a leased update in its chat's turn; False if it is to be retried later."""
+        self._held[leased.update_id, leased.attempts] = leased
         chat_id = _chat_of(leased.payload)
         lock = self._lock_for(chat_id)
-        async with lock:
-            outcome = _Outcome()
-            if leased.attempts > MAX_ATTEMPTS:
-                log.error("update %s given up after %d attempts", leased.update_id, MAX_ATTEMPTS)
-            else:
-                await self._handle(leased, outcome)
-            self._held.pop((leased.update_id, leased.attempts), None)
-            if outcome.transient_failure:
-                await self._retry_later(leased)
-            else:
-                self._finished[leased.attempts > MAX_ATTEMPTS].append(leased.update_id)
-        if not lock.locked() and self._chat_locks.get(chat_id) is lock:
-            del self._chat_locks[chat_id]
+        try:
+            async with lock:
+                outcome = _Outcome()
+                try:
+                    if leased.attempts > MAX_ATTEMPTS:
+                        log.error(
+                            "update %s given up after %d attempts", leased.update_id, MAX_ATTEMPTS
+                        )
+                    else:
+                        await self._handle(leased, outcome, response)
+                finally:
+                    self._held.pop((leased.update_id, leased.attempts), None)
+                if outcome.transient_failure:
+                    # A webhook's update is due at once: Telegram paces the redelivery.
+                    await self._retry_later(leased, now=response is not None)
+                    return False
+                return True
+        finally:
+            if not lock.locked() and self._chat_locks.get(chat_id) is lock:
+                del self._chat_locks[chat_id]
 
-    async def _handle(self, leased: LeasedUpdate, outcome: _Outcome) -> None:
+    async def _handle(
+        self, leased: LeasedUpdate, outcome: _Outcome, response: WebhookResponse | None
+    ) -> None:
         token = _outcome.set(outcome)
+        answer_token = webhook_response.set(response)
         try:
             update = Update.de_json(leased.payload, self.application.bot)
             await self.application.process_update(update)
@@ -236,13 +324,15 @@ class UpdatePipeline:
             # Handler errors go to the error handler; this is an update PTB cannot read.
             log.error("update %s unreadable: %s", leased.update_id, type(error).__name__)
         finally:
+            webhook_response.reset(answer_token)
             _outcome.reset(token)
 
-    async def _retry_later(self, leased: LeasedUpdate) -> None:
-        """A transient failure: the update is due again after ``retry_delay``."""
+    async def _retry_later(self, leased: LeasedUpdate, *, now: bool = False) -> None:
+        """A transient failure: the update is due again after ``retry_delay`` (or ``now``)."""
+        at = utcnow() if now else utcnow() + self.retry_delay
         try:
             async with self.db.session() as session:
-                await retry_update_later(session, leased.update_id, at=utcnow() + self.retry_delay)
+                await retry_update_later(session, leased.update_id, at=at)
         except (SQLAlchemyError, OSError):
             # The database is away: the lease runs out and the update is processed again.
             log.warning("update %s: not rescheduled; it will be retried", leased.update_id)

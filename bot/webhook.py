@@ -1,8 +1,10 @@
-"""``POST /telegram/webhook``: Telegram's delivery of updates, acknowledged once recorded.
+"""``POST /telegram/webhook``: Telegram's delivery of updates, answered in the 200.
 
 Telegram retries any delivery that does not get a 2xx, so the answer is 200 only after the
-update is committed to the inbox: a crash or a database outage before that costs nothing but
-a redelivery. Forged, oversized and malformed requests are refused before anything is written.
+update is committed and handled; the sender's reply travels in that 200's body (a Bot API
+call Telegram makes when it takes the response), so a crash before it costs nothing but a
+redelivery, and no reply is sent twice. Forged, oversized and malformed requests are refused
+before anything is written.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 
-from bot.updates import UpdatePipeline
+from bot.updates import UpdateBusyError, UpdatePipeline
 
 __all__ = ["MAX_UPDATE_BYTES", "SECRET_HEADER", "WEBHOOK_PATH", "add_webhook_route"]
 
@@ -66,12 +68,16 @@ def add_webhook_route(app: web.Application, pipeline: UpdatePipeline, secret: st
         if not _is_update(payload):
             return web.Response(status=400, text="not a Telegram update")
         try:
-            await pipeline.record([payload])
+            answer = await pipeline.handle_delivery(payload)
+        except UpdateBusyError:
+            return web.Response(status=503, text="try again later")
         except (SQLAlchemyError, OSError) as error:
             log.warning(
                 "webhook: database unavailable (%s); Telegram will retry", type(error).__name__
             )
             return web.Response(status=503, text="try again later")
-        return web.Response(status=200)
+        if answer is None:
+            return web.Response(status=200)
+        return web.json_response(answer)
 
     app.router.add_post(WEBHOOK_PATH, receive_update)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
@@ -45,3 +47,47 @@ async def translator_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 HTML = {"parse_mode": ParseMode.HTML, "disable_web_page_preview": True}
+
+
+@dataclass
+class WebhookResponse:
+    """The webhook request an update came in, while the update is handled.
+
+    One Bot API call may ride on the request's 200, and Telegram makes that call exactly when
+    it takes the 200: an answer sent this way is neither lost to a crash (no 200, so Telegram
+    redelivers and it is answered then) nor doubled (a delivery that got its 200 is not
+    redelivered). ``tip_id`` is the tip it answers, recorded as answered with the update.
+    """
+
+    call: dict[str, Any] | None = None
+    tip_id: int | None = None
+
+
+webhook_response: ContextVar[WebhookResponse | None] = ContextVar("webhook_response", default=None)
+
+
+def answer_in_webhook_response(
+    message: Message,
+    text: str,
+    buttons: InlineKeyboardMarkup | None = None,
+    *,
+    tip_id: int | None = None,
+) -> bool:
+    """Put this reply in the webhook response if one is waiting and still empty.
+
+    False in polling mode and for a second reply: send it with ``reply_text`` then.
+    """
+    response = webhook_response.get()
+    if response is None or response.call is not None:
+        return False
+    call: dict[str, Any] = {
+        "method": "sendMessage",
+        "chat_id": message.chat_id,
+        "text": text,
+        "parse_mode": ParseMode.HTML,
+        "link_preview_options": {"is_disabled": True},
+    }
+    if buttons is not None:
+        call["reply_markup"] = buttons.to_dict()
+    response.call, response.tip_id = call, tip_id
+    return True

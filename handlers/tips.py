@@ -16,7 +16,13 @@ from telegram import (
 from telegram.ext import ContextTypes
 
 from handlers import pictures, replies
-from handlers.common import HTML, meter_of, newsroom_of, translator_for
+from handlers.common import (
+    HTML,
+    answer_in_webhook_response,
+    meter_of,
+    newsroom_of,
+    translator_for,
+)
 from handlers.i18n import pick_language, translator
 from newsroom.intake import (
     ForwardOrigin,
@@ -103,17 +109,21 @@ async def tip(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     tr = translator(pick_language(result.chosen_language, update.effective_user.language_code))
     if result.kind != "reading":  # a picture without caption is answered once it is read
         text, buttons = replies.intake_reply(tr, result)
-        await update.effective_message.reply_text(text, reply_markup=buttons, **HTML)
+        message = update.effective_message
+        if not answer_in_webhook_response(message, text, buttons, tip_id=result.tip_id):
+            await message.reply_text(text, reply_markup=buttons, **HTML)
+            if result.tip_id is not None:
+                await mark_reply_sent(newsroom.db, result.tip_id)
         meter.reply_sent(result.kind)
-        if result.tip_id is not None:
-            await mark_reply_sent(newsroom.db, result.tip_id)
     await pictures.read_later(update, context, result, tr)
 
 
 async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Says kindly what the tip line can check, when it gets a sticker, voice, poll..."""
     tr = await translator_for(update, context)
-    await update.effective_message.reply_text(replies.unsupported(tr), **HTML)
+    text = replies.unsupported(tr)
+    if not answer_in_webhook_response(update.effective_message, text):
+        await update.effective_message.reply_text(text, **HTML)
     meter_of(context).reply_sent("unsupported")
 
 

@@ -3,7 +3,8 @@
 Every worker may take pending updates; a lease (``leased_until``) keeps two workers from
 processing the same one, and an update whose worker died is taken again once its lease ends.
 A worker renews the leases of the updates it is still processing; ``attempts`` tells its lease
-from a later one, so a worker that stalled past its lease cannot renew another's.
+from a later one, so a worker that stalled past its lease cannot renew another's. A webhook
+request takes its update on arrival (:func:`take_update`) and handles it before answering.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from storage.types import utcnow
 
 __all__ = [
     "LeasedUpdate",
+    "Redelivered",
     "forget_processed_updates",
     "lease_pending_updates",
     "mark_updates_processed",
     "record_updates",
     "renew_leases",
     "retry_update_later",
+    "take_update",
 ]
 
 
@@ -41,36 +44,105 @@ class LeasedUpdate:
     attempts: int
 
 
+@dataclass(frozen=True)
+class Redelivered:
+    """An update already processed: the Bot API call its webhook response carried, if any."""
+
+    answer: dict[str, Any] | None
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
+        InboundUpdate.__table__
+    )
+
+
+def _row(payload: dict[str, Any], now: datetime, **values: Any) -> dict[str, Any]:
+    return {
+        "update_id": payload["update_id"],
+        "payload": payload,
+        "status": InboundUpdateStatus.PENDING,
+        "received_at": now,
+        "attempts": 0,
+        **values,
+    }
+
+
 async def record_updates(session: AsyncSession, payloads: Sequence[dict[str, Any]]) -> int:
     """Store updates by ``update_id``, skipping any already stored; returns how many are new."""
     if not payloads:
         return 0
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
-    rows = [
-        {
-            "update_id": payload["update_id"],
-            "payload": payload,
-            "status": InboundUpdateStatus.PENDING,
-            "received_at": now,
-            "attempts": 0,
-        }
-        for payload in payloads
-    ]
     statement = (
-        insert(InboundUpdate.__table__)
-        .values(rows)
+        _insert(session)
+        .values([_row(payload, now) for payload in payloads])
         .on_conflict_do_nothing(index_elements=["update_id"])
         .returning(InboundUpdate.__table__.c.update_id)
     )
     return len((await session.exec(statement)).all())
 
 
+async def take_update(
+    session: AsyncSession, payload: dict[str, Any], *, lease: timedelta
+) -> LeasedUpdate | Redelivered | None:
+    """Record an update and lease it to the caller in one step, to handle it at once.
+
+    A redelivery gives what the first delivery's handling left: the update again if its lease
+    ran out unprocessed (the worker died), :class:`Redelivered` if it was processed, and
+    ``None`` while someone else holds it (Telegram is to try again later).
+    """
+    now = utcnow()
+    update_id = payload["update_id"]
+    statement = (
+        _insert(session)
+        .values(_row(payload, now, leased_until=now + lease, attempts=1))
+        .on_conflict_do_nothing(index_elements=["update_id"])
+        .returning(InboundUpdate.__table__.c.update_id)
+    )
+    if (await session.exec(statement)).first() is not None:
+        return LeasedUpdate(update_id, payload, 1)
+    taken = (
+        await session.exec(
+            update(InboundUpdate)
+            .where(
+                col(InboundUpdate.update_id) == update_id,
+                col(InboundUpdate.status) == InboundUpdateStatus.PENDING,
+                or_(
+                    col(InboundUpdate.leased_until).is_(None),
+                    col(InboundUpdate.leased_until) < now,
+                ),
+            )
+            .values(leased_until=now + lease, attempts=InboundUpdate.attempts + 1)
+            .returning(InboundUpdate.payload, InboundUpdate.attempts)
+        )
+    ).first()
+    if taken is not None:
+        return LeasedUpdate(update_id, taken[0] or payload, taken[1])
+    stored = (
+        await session.exec(
+            select(InboundUpdate.status, InboundUpdate.answer).where(
+                col(InboundUpdate.update_id) == update_id
+            )
+        )
+    ).first()
+    if stored is None or stored[0] == InboundUpdateStatus.PENDING:
+        return None
+    return Redelivered(stored[1])
+
+
 async def lease_pending_updates(
-    session: AsyncSession, *, limit: int, lease: timedelta, now: datetime | None = None
+    session: AsyncSession,
+    *,
+    limit: int,
+    lease: timedelta,
+    now: datetime | None = None,
+    received_before: datetime | None = None,
 ) -> list[LeasedUpdate]:
     """Take up to ``limit`` pending updates, oldest first, for ``lease``.
+
+    ``received_before`` leaves younger updates alone: in webhook mode Telegram redelivers
+    those, and the webhook request that takes one answers it in its response.
 
     On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets several workers lease at once without
     waiting on or taking each other's rows. SQLite has one writer at a time, so the plain
@@ -81,6 +153,8 @@ async def lease_pending_updates(
         col(InboundUpdate.status) == InboundUpdateStatus.PENDING,
         or_(col(InboundUpdate.leased_until).is_(None), col(InboundUpdate.leased_until) < now),
     )
+    if received_before is not None:
+        due = and_(due, col(InboundUpdate.received_at) < received_before)
     chosen = select(InboundUpdate.update_id).where(due).order_by(InboundUpdate.update_id)
     chosen = chosen.limit(limit)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
@@ -124,9 +198,14 @@ async def renew_leases(
 
 
 async def mark_updates_processed(
-    session: AsyncSession, update_ids: Sequence[int], *, gave_up: bool = False
+    session: AsyncSession,
+    update_ids: Sequence[int],
+    *,
+    gave_up: bool = False,
+    answer: dict[str, Any] | None = None,
 ) -> None:
-    """Done (or given up on): the payloads (message text, user ids) are dropped at once."""
+    """Done (or given up on): the payloads (message text, user ids) are dropped at once;
+    ``answer`` is what the webhook response carried, kept for a redelivery."""
     if not update_ids:
         return
     await session.exec(
@@ -137,6 +216,7 @@ async def mark_updates_processed(
             payload=None,
             leased_until=None,
             processed_at=utcnow(),
+            answer=answer,
         )
     )
 

@@ -319,6 +319,8 @@ class InboundUpdate(SQLModel, table=True):
     Telegram redelivers what was not acknowledged, and we acknowledge only after this row is
     committed, so a crash loses nothing. The payload (message text, user ids) is cleared as
     soon as the update is processed; the row itself stays briefly to drop redeliveries.
+    ``answer`` is the Bot API call a webhook response carried (the sender's reply): a
+    redelivery means Telegram did not get that response, so it gets the same answer again.
     """
 
     __tablename__ = "inbound_update"
@@ -334,6 +336,7 @@ class InboundUpdate(SQLModel, table=True):
     leased_until: datetime | None = _timestamp(nullable=True)
     attempts: int = Field(default=0, nullable=False)
     processed_at: datetime | None = _timestamp(nullable=True, index=True)
+    answer: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON(none_as_null=True))
 
 
 class ClaimAlert(SQLModel, table=True):

@@ -91,15 +91,22 @@ async def test_webhook_mode_registers_records_answers_once_and_stops_cleanly(
     update = emulator.private_message(4242, "The river water is poisoned, do not drink it")
     update["update_id"] = 900_001
     endpoint = f"http://127.0.0.1:{settings.port}{WEBHOOK_PATH}"
+    answers = []
     async with aiohttp.ClientSession(headers={SECRET_HEADER: SECRET}) as http:
-        for _ in range(2):  # Telegram redelivers what it thinks was lost
+        for _ in range(2):  # the first 200 never reached Telegram: it redelivers
             async with http.post(endpoint, json=update) as response:
                 assert response.status == 200
-        await emulator.wait_for("sendMessage", where=lambda c: c.params["chat_id"] == 4242)
+                answers.append(await response.read())
+    # The answer rides on the 200, the same on the redelivery; Telegram makes the call of the
+    # 200 it got, so the sender hears once.
+    assert answers[0] == answers[1]
+    await emulator.take_webhook_answer(answers[1])
 
     stop.set()
     await asyncio.wait_for(running, 30)
-    assert len(emulator.sent_messages(4242)) == 1
+    [answer] = emulator.sent_messages(4242)
+    assert answer["text"].startswith("Thank you! Fact-checkers have not published anything")
+    assert [c.via_webhook for c in emulator.calls if c.method == "sendMessage"] == [True]
     assert await _count(newsroom.db, Tip) == 1
     done = (InboundUpdate.status == InboundUpdateStatus.DONE, InboundUpdate.payload.is_(None))
     assert await _count(newsroom.db, InboundUpdate, *done) == 1

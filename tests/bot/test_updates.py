@@ -181,9 +181,9 @@ async def test_an_answer_that_went_out_is_not_sent_again_when_the_database_fails
 async def test_an_update_recorded_while_the_worker_leases_is_not_left_waiting(
     emulator: BotAPIEmulator, newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # On PostgreSQL a webhook request commits its update while the worker's lease query is
-    # still open; the wake-up it gave was then cleared, and the update waited for the next
-    # look (a second, here a minute).
+    # On PostgreSQL the poller commits an update while the worker's lease query is still
+    # open; the wake-up it gave was then cleared, and the update waited for the next look
+    # (a second, here a minute).
     settings = load_settings(None, bot_token=emulator.token, telegram_api_url=emulator.base_url)
     application = build_application(settings, newsroom)
     pipeline = UpdatePipeline(application, newsroom.db, look_again=timedelta(minutes=1))
@@ -194,7 +194,7 @@ async def test_an_update_recorded_while_the_worker_leases_is_not_left_waiting(
         leased = await lease(*args, **kwargs)
         if not delivered:
             delivered.append(late)
-            await asyncio.create_task(pipeline.record([late]))  # another request, meanwhile
+            await asyncio.create_task(pipeline.record([late]))  # the poller, meanwhile
         return leased
 
     monkeypatch.setattr(bot.updates, "lease_pending_updates", lease_while_telegram_delivers)

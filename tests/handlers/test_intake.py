@@ -16,6 +16,11 @@ from storage.models import Claim, FactCheck, Reporter, Subscription, Tip
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+# By getUpdates, and by webhook with the answer in the 200 (what production runs). Delivering
+# one update twice is only polling's case: a webhook redelivery is answered again
+# (tests/bot/test_webhook_answers.py).
+both_deliveries = pytest.mark.parametrize("tipline", ["polling", "webhook"], indirect=True)
+
 RUMOUR_EN = (
     "NATO chief Mark Rutte threatened to throw the USA out of NATO if Trump hands Ukraine "
     "over to Putin!!! Share before they delete it"
@@ -34,6 +39,7 @@ async def _count(tipline: TipLine, model: type, *where: object) -> int:
         return (await session.exec(statement)).one()
 
 
+@both_deliveries
 async def test_forward_with_a_published_fact_check_gets_the_verdict_card(tipline: TipLine) -> None:
     await tipline.add_fact_checks(rutte_fact_check())
     emu = tipline.emulator
@@ -56,6 +62,7 @@ async def test_forward_with_a_published_fact_check_gets_the_verdict_card(tipline
     assert (tip.reply_kind, claim.status) == ("verdict", "answered")
 
 
+@both_deliveries
 async def test_a_translation_of_a_debunked_rumour_is_asked_about_not_answered(
     tipline: TipLine,
 ) -> None:
@@ -67,6 +74,7 @@ async def test_a_translation_of_a_debunked_rumour_is_asked_about_not_answered(
     assert "NATO-Generalsekretär Mark Rutte" in question["text"]
 
 
+@both_deliveries
 async def test_fifty_senders_and_rewordings_make_one_claim(tipline: TipLine) -> None:
     emu = tipline.emulator
     for user_id in range(1000, 1050):
@@ -99,6 +107,7 @@ async def test_fifty_senders_and_rewordings_make_one_claim(tipline: TipLine) -> 
     assert set(claims[0].languages) == {"en", "de"}
 
 
+@both_deliveries
 async def test_unmatched_rumour_is_queued_and_the_sender_told_in_their_language(
     tipline: TipLine,
 ) -> None:
@@ -112,6 +121,7 @@ async def test_unmatched_rumour_is_queued_and_the_sender_told_in_their_language(
     assert (claim.status, claim.language, claim.tip_count) == ("new", "de", 1)
 
 
+@both_deliveries
 async def test_grey_zone_buttons_work_both_ways(tipline: TipLine) -> None:
     # A wide grey zone, so that a rewording lands in it whatever the calibrated thresholds are.
     tipline.newsroom.indexes.fact_checks.thresholds = Thresholds(reply=1.01, ask=0.2)
@@ -123,7 +133,7 @@ async def test_grey_zone_buttons_work_both_ways(tipline: TipLine) -> None:
         assert "Is this the post you saw?" in question["text"]
         buttons = question["reply_markup"]["inline_keyboard"][0]
         data = {b["callback_data"].split(":")[1]: b["callback_data"] for b in buttons}
-        emu.push_update(emu.callback_query(user_id, question, data[answer]))
+        await tipline.deliver(emu.callback_query(user_id, question, data[answer]))
         await emu.wait_for(
             "editMessageText", where=lambda call, chat=user_id: call.params["chat_id"] == chat
         )
@@ -135,19 +145,21 @@ async def test_grey_zone_buttons_work_both_ways(tipline: TipLine) -> None:
     assert tips == {401: "confirmed", 402: "denied"}
 
 
+@both_deliveries
 async def test_a_stranger_cannot_answer_someone_elses_question(tipline: TipLine) -> None:
     tipline.newsroom.indexes.fact_checks.thresholds = Thresholds(reply=1.01, ask=0.2)
     await tipline.add_fact_checks(rutte_fact_check())
     emu = tipline.emulator
     [question] = await tipline.send(emu.private_message(451, RUMOUR_EN))
     yes = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    emu.push_update(emu.callback_query(452, question, yes))
+    await tipline.deliver(emu.callback_query(452, question, yes))
     await emu.wait_for("answerCallbackQuery")
     async with tipline.newsroom.db.session() as session:
         tip = (await session.exec(select(Tip))).one()
     assert tip.reply_kind == "ask"
 
 
+@both_deliveries
 async def test_forget_removes_the_sender_and_nothing_else(tipline: TipLine) -> None:
     emu = tipline.emulator
     for user_id in (501, 502):
@@ -155,7 +167,7 @@ async def test_forget_removes_the_sender_and_nothing_else(tipline: TipLine) -> N
     [question] = await tipline.send(emu.private_message(501, "/forget"))
     yes = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     assert yes == "forget:yes"
-    emu.push_update(emu.callback_query(501, question, yes))
+    await tipline.deliver(emu.callback_query(501, question, yes))
     await emu.wait_for("editMessageText")
     assert await _count(tipline, Reporter) == 1
     assert await _count(tipline, Tip) == 1
@@ -164,6 +176,7 @@ async def test_forget_removes_the_sender_and_nothing_else(tipline: TipLine) -> N
     assert await _count(tipline, Reporter, Reporter.telegram_user_id == 501) == 0
 
 
+@both_deliveries
 async def test_rate_limit_triggers_and_recovers(tipline: TipLine) -> None:
     tipline.newsroom.policy = IntakePolicy(
         rate_limit_tips=3, rate_limit_window=timedelta(seconds=2)
@@ -186,6 +199,7 @@ HOSTILE = (
 )
 
 
+@both_deliveries
 async def test_injection_in_tips_and_fact_checks_never_alters_the_reply(tipline: TipLine) -> None:
     await tipline.add_fact_checks(
         FactCheck(
@@ -219,6 +233,7 @@ async def test_the_same_update_delivered_twice_is_one_tip_and_one_reply(tipline:
     assert await _count(tipline, Tip) == 1
 
 
+@both_deliveries
 async def test_unsupported_kinds_get_a_kind_explanation(tipline: TipLine) -> None:
     emu = tipline.emulator
     for kind in ("sticker", "voice", "location", "contact", "poll"):
@@ -227,6 +242,7 @@ async def test_unsupported_kinds_get_a_kind_explanation(tipline: TipLine) -> Non
     assert await _count(tipline, Tip) == 0
 
 
+@both_deliveries
 async def test_photo_with_caption_is_a_tip_and_the_same_photo_joins_its_claim(
     tipline: TipLine,
 ) -> None:
@@ -243,6 +259,7 @@ async def test_photo_with_caption_is_a_tip_and_the_same_photo_joins_its_claim(
     assert len({t.claim_id for t in tips}) == 1
 
 
+@both_deliveries
 async def test_oversized_and_invisible_tricks_are_handled(tipline: TipLine) -> None:
     await tipline.add_fact_checks(rutte_fact_check())
     emu = tipline.emulator
@@ -255,6 +272,7 @@ async def test_oversized_and_invisible_tricks_are_handled(tipline: TipLine) -> N
     assert "could not find anything to check" in reply["text"]
 
 
+@both_deliveries
 async def test_commands_answer_in_the_senders_language(tipline: TipLine) -> None:
     emu = tipline.emulator
     [welcome] = await tipline.send(emu.private_message(931, "/start", language_code="ru"))
@@ -266,7 +284,7 @@ async def test_commands_answer_in_the_senders_language(tipline: TipLine) -> None
     [question] = await tipline.send(emu.private_message(932, "/language"))
     buttons = [b for row in question["reply_markup"]["inline_keyboard"] for b in row]
     turkish = next(b for b in buttons if b["callback_data"] == "lang:tr")
-    emu.push_update(emu.callback_query(932, question, turkish["callback_data"]))
+    await tipline.deliver(emu.callback_query(932, question, turkish["callback_data"]))
     await emu.wait_for("editMessageText")
     [help_text] = await tipline.send(emu.private_message(932, "/help", language_code="en"))
     assert "/language" in help_text["text"]
@@ -274,12 +292,13 @@ async def test_commands_answer_in_the_senders_language(tipline: TipLine) -> None
     assert "How to use" not in help_text["text"]
 
 
+@both_deliveries
 async def test_groups_stay_silent_except_for_check(tipline: TipLine) -> None:
     await tipline.add_fact_checks(rutte_fact_check())
     emu = tipline.emulator
     group = -100555
     rumour = emu.group_message(group, 1201, RUMOUR_EN)
-    emu.push_update(rumour)
+    await tipline.deliver(rumour)
     [answer] = await tipline.send(
         emu.group_message(group, 1202, "/check", reply_to=rumour["message"])
     )
@@ -289,11 +308,12 @@ async def test_groups_stay_silent_except_for_check(tipline: TipLine) -> None:
     assert await _count(tipline, Tip) == 0
 
 
+@both_deliveries
 async def test_inline_mode_offers_published_fact_checks(
     tipline: TipLine, emulator: BotAPIEmulator
 ) -> None:
     await tipline.add_fact_checks(rutte_fact_check())
-    emulator.push_update(emulator.inline_query(1301, "Rutte NATO USA Ausschluss"))
+    await tipline.deliver(emulator.inline_query(1301, "Rutte NATO USA Ausschluss"))
     [call] = await emulator.wait_for("answerInlineQuery")
     results = call.params["results"]
     assert results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from telegram.ext import Application
 
 from bot.emulator import BotAPIEmulator
+from bot.updates import UpdatePipeline
 from newsroom.context import Newsroom
 from storage.models import FactCheck
 
@@ -21,13 +23,24 @@ class TipLine:
     emulator: BotAPIEmulator
     application: Application
     newsroom: Newsroom
+    # Set in webhook mode: updates are delivered to it, answers taken from its 200s.
+    webhook: UpdatePipeline | None = None
+
+    async def deliver(self, update: dict[str, Any]) -> None:
+        """Hand an update over as Telegram would: by getUpdates, or by a webhook request whose
+        200 may carry a Bot API call."""
+        if self.webhook is None:
+            self.emulator.push_update(update)
+            return
+        answer = await self.webhook.handle_delivery(self.emulator.accept_update(update))
+        await self.emulator.take_webhook_answer(json.dumps(answer).encode() if answer else b"")
 
     async def send(self, update: dict[str, Any], *, replies: int = 1) -> list[dict[str, Any]]:
         """Deliver an update and wait for the bot's replies to that chat."""
         chat_id = _chat_of(update)
         before = len(self.emulator.sent_messages(chat_id))
         calls_before = len(self.emulator.calls)
-        self.emulator.push_update(update)
+        await self.deliver(update)
         deadline = asyncio.get_running_loop().time() + 10
         while len(self.emulator.sent_messages(chat_id)) < before + replies:
             if asyncio.get_running_loop().time() > deadline:
@@ -42,7 +55,7 @@ class TipLine:
         Updates are handled one after another, so once a /help sent after it is answered, the
         first one is done; the caller then checks that nothing else was sent.
         """
-        self.emulator.push_update(update)
+        await self.deliver(update)
         await self.send(self.emulator.private_message(user_id, "/help"))
 
     async def add_fact_checks(self, *fact_checks: FactCheck) -> list[FactCheck]:

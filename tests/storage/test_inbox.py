@@ -90,3 +90,41 @@ async def test_concurrent_leases_never_share_an_update(database: Database) -> No
     batches = await asyncio.gather(*(_lease(database, limit=30) for _ in range(8)))
     taken = [u.update_id for batch in batches for u in batch]
     assert len(taken) == len(set(taken)) == 200
+
+
+async def _take(db: Database, update_id: int, lease: timedelta = LEASE) -> object:
+    async with db.session() as session:
+        return await inbox.take_update(session, _update(update_id), lease=lease)
+
+
+async def test_a_webhook_delivery_takes_its_update_once_until_it_is_answered(
+    database: Database,
+) -> None:
+    first = await _take(database, 7)
+    assert first == inbox.LeasedUpdate(7, _update(7), 1)
+    assert await _take(database, 7) is None  # held: the redelivery must wait
+    assert await _lease(database) == []  # nor does the update loop take it
+    answer = {"method": "sendMessage", "chat_id": 1, "text": "Thank you!"}
+    async with database.session() as session:
+        await inbox.mark_updates_processed(session, [7], answer=answer)
+    assert await _take(database, 7) == inbox.Redelivered(answer)
+    async with database.session() as session:
+        await inbox.record_updates(session, [_update(8)])
+        await inbox.mark_updates_processed(session, [8])
+    assert await _take(database, 8) == inbox.Redelivered(None)
+
+
+async def test_a_redelivery_takes_over_an_update_whose_lease_ran_out(database: Database) -> None:
+    assert await _take(database, 9, lease=timedelta(milliseconds=1)) is not None
+    await asyncio.sleep(0.01)  # the worker that took it died
+    again = await _take(database, 9)
+    assert again == inbox.LeasedUpdate(9, _update(9), 2)
+    assert await _take(database, 9) is None
+
+
+async def test_the_update_loop_can_leave_young_updates_to_redelivery(database: Database) -> None:
+    async with database.session() as session:
+        await inbox.record_updates(session, [_update(1)])
+    assert await _lease(database, received_before=utcnow() - LEASE) == []
+    [old] = await _lease(database, received_before=utcnow() + timedelta(seconds=1))
+    assert old.update_id == 1
