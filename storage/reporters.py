@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import Text, cast, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage._upsert import upsert
-from storage.models import OutboxMessage, OutboxStatus, Reporter, Subscription, Tip
+from storage.models import (
+    InboundUpdate,
+    OutboxMessage,
+    OutboxStatus,
+    Reporter,
+    Subscription,
+    Tip,
+)
 from storage.types import utcnow
 
 
@@ -76,6 +83,11 @@ async def forget_reporter(session: AsyncSession, telegram_user_id: int) -> Forgo
         .where(theirs, OutboxMessage.status == OutboxStatus.PENDING)
     )
     await session.exec(delete(OutboxMessage).where(theirs))
+    # Answers kept for a webhook redelivery name the chat they went to.
+    # Compared as text: the ids exceed PostgreSQL's int4, and SQLite's JSON gives an integer.
+    chat = cast(col(InboundUpdate.answer)["chat_id"].as_string(), Text)
+    answered_here = chat == str(telegram_user_id)
+    await session.exec(delete(InboundUpdate).where(answered_here))
     if reporter is None:
         return ForgottenReporter(tips=0, subscriptions=0, pending_messages=pending)
     forgotten = ForgottenReporter(

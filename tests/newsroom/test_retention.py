@@ -14,10 +14,18 @@ from sqlmodel import SQLModel, col, func, select
 from matching import Encoder
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
-from newsroom.retention import remove_expired_sender_links
-from storage import claims, outbox
+from newsroom.retention import REDELIVERY_HORIZON, remove_expired_sender_links
+from storage import claims, inbox, outbox
 from storage.db import Database
-from storage.models import Claim, ClaimStatus, OutboxMessage, Reporter, Subscription, Tip
+from storage.models import (
+    Claim,
+    ClaimStatus,
+    InboundUpdate,
+    OutboxMessage,
+    Reporter,
+    Subscription,
+    Tip,
+)
 from storage.stats import collect_stats
 from storage.types import utcnow
 
@@ -179,7 +187,7 @@ async def test_retention_logs_counts_and_never_an_id(
     retention_lines = [r.getMessage() for r in caplog.records if r.name == "newsroom.retention"]
     assert retention_lines == [
         "retention (90 days): 3 tips unlinked from their senders, 3 subscriptions, "
-        "1 delivered messages and 1 inactive reporters removed"
+        "1 delivered messages and 1 inactive reporters removed; 0 processed updates forgotten"
     ]
     for user in (ALICE, BOB, CAROL, DAN):
         assert str(user) not in caplog.text
@@ -194,3 +202,18 @@ async def test_stats_export_names_no_sender(database: Database, indexes: Matchin
         assert str(user) not in exported
     for text in (BANKS, WATER, BRIDGE):
         assert text not in exported
+
+
+async def test_processed_updates_and_their_answers_go_after_the_redelivery_horizon(
+    database: Database,
+) -> None:
+    async with database.session() as session:
+        await inbox.record_updates(session, [{"update_id": n} for n in (1, 2)])
+        answer = {"method": "sendMessage", "chat_id": ALICE, "text": "Thank you!"}
+        await inbox.mark_updates_processed(session, [1], answer=answer)
+    soon = await remove_expired_sender_links(database, retention_days=DAYS)
+    later = utcnow() + REDELIVERY_HORIZON + timedelta(minutes=1)
+    report = await remove_expired_sender_links(database, retention_days=DAYS, now=later)
+    assert (soon.updates_forgotten, report.updates_forgotten) == (0, 1)
+    async with database.session() as session:
+        assert (await session.exec(select(InboundUpdate.update_id))).all() == [2]  # pending

@@ -6,10 +6,11 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
-from storage import claims, editors, outbox, reporters, stats, subscriptions, tips
+from storage import claims, editors, inbox, outbox, reporters, stats, subscriptions, tips
 from storage.db import Database, _Turns
-from storage.models import ClaimStatus, EditorRole
+from storage.models import ClaimStatus, EditorRole, InboundUpdate
 from storage.types import utcnow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -189,9 +190,16 @@ async def test_forget_removes_the_reporter_and_only_their_rows(database: Databas
                 dedupe_key=f"verdict:{claim_id}:{reporter.id}",
                 reporter_id=reporter.id,
             )
+        # Answers kept for webhook redeliveries: to Alice, to Bob, and an update without one.
+        for update_id, chat_id in ((11, 1), (12, 2), (13, None), (14, 7_700_112_233)):
+            await inbox.record_updates(session, [{"update_id": update_id}])
+            answer = {"method": "sendMessage", "chat_id": chat_id} if chat_id else None
+            await inbox.mark_updates_processed(session, [update_id], answer=answer)
     async with database.session() as session:
         forgotten = await reporters.forget_reporter(session, 1)
         assert (forgotten.tips, forgotten.subscriptions, forgotten.pending_messages) == (1, 1, 1)
+        kept = (await session.exec(select(InboundUpdate.update_id))).all()
+        assert sorted(kept) == [12, 13, 14]
     async with database.session() as session:
         counts = await stats.collect_stats(session)
         assert await reporters.get_reporter(session, 1) is None
