@@ -119,7 +119,7 @@ class UpdatePipeline:
         self.retry_delay = retry_delay
         self.look_again = look_again
         self.leave_to_telegram = leave_to_telegram
-        self._stopping = False
+        self._stop: asyncio.Event | None = None
         self._answering: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -144,7 +144,7 @@ class UpdatePipeline:
         :class:`UpdateBusyError` when the update is to be delivered again later, and the
         database's errors when it is away (both mean a 503).
         """
-        if self._stopping:
+        if self._stop is not None and self._stop.is_set():
             raise UpdateBusyError("stopping")
         task = asyncio.current_task()
         if task is not None:
@@ -172,11 +172,11 @@ class UpdatePipeline:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process recorded updates until ``stop``; then let the ones in flight finish."""
+        self._stop = stop
         finished = asyncio.Event()
         renewing = asyncio.create_task(self._renew_leases(finished), name="lease-renewal")
         try:
             await self._take_and_process(stop)
-            self._stopping = True
             if self._answering:
                 await asyncio.gather(*self._answering, return_exceptions=True)
         finally:

@@ -138,3 +138,26 @@ async def test_a_stopping_worker_takes_no_new_delivery(
             await pipeline.handle_delivery(emulator.private_message(5005, "Die Brücke ist zu!"))
     async with newsroom.db.session() as session:
         assert (await session.exec(select(InboundUpdate))).all() == []
+
+
+async def test_a_delivery_in_flight_when_the_worker_stops_is_answered_first(
+    emulator: BotAPIEmulator, newsroom: Newsroom
+) -> None:
+    pipeline = _pipeline(emulator, newsroom)
+
+    async def slow(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await asyncio.sleep(0.5)  # a tip still being handled when SIGTERM comes
+
+    pipeline.application.add_handler(MessageHandler(filters.ALL, slow), group=-1)
+    stop = asyncio.Event()
+    update = emulator.private_message(5006, "Die Wasserwerke werden morgen privatisiert!")
+    async with pipeline.application:
+        running = asyncio.create_task(pipeline.run(stop))
+        delivery = asyncio.create_task(pipeline.handle_delivery(update))
+        await asyncio.sleep(0.1)
+        stop.set()
+        await running
+        assert delivery.done()  # run() returned only after it
+        answer = delivery.result()
+    assert answer is not None
+    assert answer["chat_id"] == 5006
