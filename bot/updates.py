@@ -121,6 +121,9 @@ class UpdatePipeline:
         self.leave_to_telegram = leave_to_telegram
         self._stop: asyncio.Event | None = None
         self._answering: set[asyncio.Task[Any]] = set()
+        # Webhook deliveries handled at once; more wait their turn (Telegram's own bound is
+        # TIPLINE_WEBHOOK_MAX_CONNECTIONS per bot, across all workers).
+        self._delivery_slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         # Updates in flight, by id and attempt: the leases this worker renews.
@@ -157,7 +160,9 @@ class UpdatePipeline:
             if taken is None:
                 raise UpdateBusyError("held by another worker")
             response = WebhookResponse()
-            if not await self._process(taken, response):
+            async with self._delivery_slots:
+                handled = await self._process(taken, response)
+            if not handled:
                 raise UpdateBusyError("transient failure")
             async with self.db.session(urgent=True) as session:
                 gave_up = taken.attempts > MAX_ATTEMPTS

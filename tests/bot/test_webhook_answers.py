@@ -161,3 +161,26 @@ async def test_a_delivery_in_flight_when_the_worker_stops_is_answered_first(
         answer = delivery.result()
     assert answer is not None
     assert answer["chat_id"] == 5006
+
+
+async def test_deliveries_are_handled_within_the_concurrency_bound(
+    emulator: BotAPIEmulator, newsroom: Newsroom
+) -> None:
+    pipeline = _pipeline(emulator, newsroom, concurrency=3)
+    running, most = 0, 0
+
+    async def counted(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+
+    pipeline.application.add_handler(MessageHandler(filters.ALL, counted), group=-1)
+    updates = [emulator.private_message(5100 + n, f"Gerücht Nummer {n}") for n in range(10)]
+    async with pipeline.application:
+        answers = await asyncio.gather(*(pipeline.handle_delivery(u) for u in updates))
+    assert most == 3
+    assert [answer["chat_id"] for answer in answers if answer] == [
+        u["message"]["chat"]["id"] for u in updates
+    ]
