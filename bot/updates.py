@@ -153,14 +153,16 @@ class UpdatePipeline:
         if task is not None:
             self._answering.add(task)
         try:
-            async with self.db.session() as session:
-                taken = await take_update(session, payload, lease=self.lease)
-            if isinstance(taken, Redelivered):
-                return taken.answer
-            if taken is None:
-                raise UpdateBusyError("held by another worker")
-            response = WebhookResponse()
+            # The update is taken only in its turn: one waiting here holds no lease, so a kill
+            # strands none but those being handled.
             async with self._delivery_slots:
+                async with self.db.session() as session:
+                    taken = await take_update(session, payload, lease=self.lease)
+                if isinstance(taken, Redelivered):
+                    return taken.answer
+                if taken is None:
+                    raise UpdateBusyError("held by another worker")
+                response = WebhookResponse()
                 handled = await self._process(taken, response)
             if not handled:
                 raise UpdateBusyError("transient failure")
