@@ -12,7 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 M = TypeVar("M", bound=SQLModel)
 
 
-def _insert(session: AsyncSession) -> Any:
+def insert_for(session: AsyncSession) -> Any:
+    """The dialect's ``insert`` (both have ``on_conflict_do_*``)."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
@@ -26,7 +27,7 @@ async def insert_ignoring_conflict(
     """Insert a row unless a unique constraint already holds one; return the new id or None."""
     table = model.__table__
     statement = (
-        _insert(session)(table)
+        insert_for(session)(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict_columns)
         .returning(table.c.id)
@@ -37,7 +38,8 @@ async def insert_ignoring_conflict(
 
 async def insert_new(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M | None:
     """Insert a row unless a unique constraint already holds one; the new row, or None."""
-    statement = _insert(session)(model).values(**values).on_conflict_do_nothing().returning(model)
+    insert = insert_for(session)(model).values(**values)
+    statement = insert.on_conflict_do_nothing().returning(model)
     result = await session.exec(select(model).from_statement(statement))
     return result.scalar_one_or_none()
 
@@ -52,7 +54,7 @@ async def upsert(
     """Insert a row, or apply ``changes`` to the one a unique constraint already holds, and
     return it as loaded: one statement instead of an insert, an update and a select."""
     statement = (
-        _insert(session)(model)
+        insert_for(session)(model)
         .values(**values)
         .on_conflict_do_update(index_elements=conflict_columns, set_=changes)
         .returning(model)

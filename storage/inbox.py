@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage._upsert import insert_for
 from storage.models import InboundUpdate, InboundUpdateStatus
 from storage.types import utcnow
 
@@ -51,13 +51,6 @@ class Redelivered:
     answer: dict[str, Any] | None
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-        InboundUpdate.__table__
-    )
-
-
 def _row(payload: dict[str, Any], now: datetime, **values: Any) -> dict[str, Any]:
     return {
         "update_id": payload["update_id"],
@@ -75,7 +68,7 @@ async def record_updates(session: AsyncSession, payloads: Sequence[dict[str, Any
         return 0
     now = utcnow()
     statement = (
-        _insert(session)
+        insert_for(session)(InboundUpdate.__table__)
         .values([_row(payload, now) for payload in payloads])
         .on_conflict_do_nothing(index_elements=["update_id"])
         .returning(InboundUpdate.__table__.c.update_id)
@@ -95,7 +88,7 @@ async def take_update(
     now = utcnow()
     update_id = payload["update_id"]
     statement = (
-        _insert(session)
+        insert_for(session)(InboundUpdate.__table__)
         .values(_row(payload, now, leased_until=now + lease, attempts=1))
         .on_conflict_do_nothing(index_elements=["update_id"])
         .returning(InboundUpdate.__table__.c.update_id)
