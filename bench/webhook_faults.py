@@ -23,14 +23,12 @@ import os
 import random
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +128,6 @@ class Report:
     faults_at: list[str] = field(default_factory=list)
     doubled: list[dict[str, Any]] = field(default_factory=list)
     answered_in_response: int = 0
-    unrecorded_window: dict[str, float] = field(default_factory=dict)
     logs: str = ""
 
     @property
@@ -221,57 +218,18 @@ async def _drop_database(name: str | None) -> None:
         await connection.close()
 
 
-async def _count_tips(url: str) -> tuple[int, dict[int, datetime]]:
-    """How many tips, and when each chat's answer was recorded as sent."""
+async def _count_tips(url: str) -> int:
     database = Database(url)
     try:
         async with database.session() as session:
-            count = (await session.exec(text("SELECT count(*) FROM tip"))).one()[0]
-            rows = await session.exec(text("SELECT chat_id, reply_sent_at FROM tip"))
-            sent = {chat: _utc(at) for chat, at in rows.all() if at is not None}
-            return count, sent
+            return (await session.exec(text("SELECT count(*) FROM tip"))).one()[0]
     finally:
         await database.dispose()
-
-
-def _utc(at: datetime | str) -> datetime:
-    at = datetime.fromisoformat(at) if isinstance(at, str) else at
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def _unrecorded_window(
-    emulator: BotAPIEmulator, recorded: dict[int, datetime], clock_offset: float
-) -> dict[str, float]:
-    """Milliseconds from Telegram taking an answer sent by ``sendMessage`` to the database
-    recording it: a worker killed inside this window answers that sender twice. An answer
-    carried by a webhook response has no such window (it is recorded before the 200)."""
-    taken: dict[int, list[float]] = {}
-    for call in emulator.calls:
-        chat = call.params.get("chat_id")
-        if call.method == "sendMessage" and call.ok and chat is not None:
-            if call.via_webhook:
-                continue
-            taken.setdefault(int(chat), []).append(call.at + clock_offset)
-    # A sender answered twice is the window hit, not a measure of it: left out.
-    gaps = sorted(
-        (recorded[chat].timestamp() - times[0]) * 1000
-        for chat, times in taken.items()
-        if len(times) == 1 and chat in recorded
-    )
-    if not gaps:
-        return {}
-    return {
-        "median_ms": round(statistics.median(gaps), 1),
-        "p99_ms": round(gaps[int(len(gaps) * 0.99)], 1),
-        "max_ms": round(gaps[-1], 1),
-    }
 
 
 async def run(args: argparse.Namespace) -> Report:
     report = Report(updates=args.updates, workers=args.workers, database=args.database)
     rng = random.Random(7)
-    # The emulator stamps calls with the monotonic clock, the database with the wall clock.
-    clock_offset = time.time() - time.monotonic()
     emulator = BotAPIEmulator()
     await emulator.start()
     workdir = Path(tempfile.mkdtemp(prefix="tipline-faults-"))
@@ -363,11 +321,10 @@ async def run(args: argparse.Namespace) -> Report:
                 report.doubled.append(
                     {"chat": chat, "update_id": 1_000_000 + chat - 10_000, "sent_at": sent}
                 )
-        report.tips, recorded = await _count_tips(url)
+        report.tips = await _count_tips(url)
         report.answered_in_response = sum(
             1 for call in emulator.calls if call.method == "sendMessage" and call.via_webhook
         )
-        report.unrecorded_window = _unrecorded_window(emulator, recorded, clock_offset)
     finally:
         for worker in workers:
             worker.stop()
