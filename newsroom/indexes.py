@@ -83,6 +83,9 @@ class Matches:
     fact_checks: list[Candidate]
     vector: np.ndarray
     encoder_name: str
+    # The newest claim the claim index held when it was searched: a claim indexed after that
+    # is searched again before the tip is filed (``rematch_with_new_claims``).
+    claims_up_to: int = 0
 
 
 class MatchingIndexes:
@@ -133,6 +136,7 @@ class MatchingIndexes:
             fact_checks=self.fact_checks.search(text, lang=language, vector=vector, top_k=top_k),
             vector=vector,
             encoder_name=self.encoder.name,
+            claims_up_to=self._newest_claim_id,
         )
 
     async def add_claim(self, claim: Claim) -> None:
@@ -145,21 +149,25 @@ class MatchingIndexes:
     async def rematch_with_new_claims(
         self, session: AsyncSession, matches: Matches, text: str, language: str | None
     ) -> Matches:
-        """Index claims other workers created since we last looked, and match them too.
+        """Index claims other workers created since we last looked, and search the claims
+        again if any were indexed after ``matches`` was (by this worker too, meanwhile).
 
         Called with the cross-worker filing lock held (``storage.claims.lock_claim_filing``):
         claims are then created one at a time in id order, so "newer than the newest id we
-        know" misses none, and two workers' simultaneous first forwards make one claim.
+        know" misses none, and two simultaneous first forwards make one claim.
         """
         newer = await claims.open_claims_after(session, self._newest_claim_id)
-        if not newer:
+        if newer:
+            await self._run(self._apply_claims, newer)
+            self._seen_applied(newer)
+        if self._newest_claim_id == matches.claims_up_to:
             return matches
-        await self._run(self._apply_claims, newer)
-        self._seen_applied(newer)
-        found = await self._run(
-            lambda: self.claims.search(text, lang=language, vector=matches.vector, top_k=5)
-        )
-        return dataclasses.replace(matches, claims=found)
+
+        def search() -> Matches:
+            found = self.claims.search(text, lang=language, vector=matches.vector, top_k=5)
+            return dataclasses.replace(matches, claims=found, claims_up_to=self._newest_claim_id)
+
+        return await self._run(search)
 
     async def remove_claim(self, claim_id: int) -> None:
         await self._run(self.claims.remove, claim_id)

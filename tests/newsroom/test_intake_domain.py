@@ -180,6 +180,40 @@ async def test_a_text_forwarded_again_is_matched_without_being_encoded_again(
     indexes.close()
 
 
+async def test_a_claim_indexed_while_a_tip_was_matched_is_searched_before_it_is_filed(
+    database: Database, encoder: Encoder
+) -> None:
+    # The German forward was matched when no claim existed; the English one then founded
+    # its claim in this same worker. Filing the German one must still find that claim.
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    stale = await indexes.match(BANKS_DE, "de")
+    assert stale.claims == []
+    created = await receive_tip(database, indexes, _tip(1, BANKS), IntakePolicy())
+    async with database.session() as session:
+        fresh = await indexes.rematch_with_new_claims(session, stale, BANKS_DE, "de")
+    assert [c.id for c in fresh.claims] == [created.claim_id]
+    assert fresh.claims[0].decision == "reply"
+    async with database.session() as session:
+        assert await indexes.rematch_with_new_claims(session, fresh, BANKS_DE, "de") is fresh
+    indexes.close()
+
+
+async def test_a_forward_and_its_rewording_at_once_in_one_worker_make_one_claim(
+    database: Database, encoder: Encoder
+) -> None:
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    results = await asyncio.gather(
+        receive_tip(database, indexes, _tip(1, BANKS), IntakePolicy()),
+        receive_tip(database, indexes, _tip(2, BANKS_DE), IntakePolicy()),
+    )
+    assert results[0].claim_id == results[1].claim_id
+    assert {r.kind for r in results} == {"queued"}
+    assert results[1].other_senders + results[0].other_senders == 1
+    indexes.close()
+
+
 async def test_invisible_and_control_characters_are_not_stored(
     database: Database, encoder: Encoder
 ) -> None:
