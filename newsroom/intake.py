@@ -273,14 +273,12 @@ async def _file_and_decide(
 
 async def _count_in(session: AsyncSession, claim: Claim, filing: _Filing) -> Claim:
     """Count the tip in the claim it joins (a claim it founds is born counted)."""
-    new_reporter = not await tips.reporter_sent_to_claim(
-        session, filing.reporter_id, claim.id, excluding_tip_id=filing.tip_id
-    )
     return await claims.count_tip_in_claim(
         session,
         claim.id,
+        tip_id=filing.tip_id,
+        reporter_id=filing.reporter_id,
         at=filing.received_at,
-        new_reporter=new_reporter,
         language=filing.language,
     )
 
@@ -392,18 +390,21 @@ def _tip_fields(tip: IncomingTip, text: str, normalized: str, language: str) -> 
     }
 
 
+async def _claim_with_same_post(session: AsyncSession, tip: Tip) -> Claim | None:
+    """The live claim holding this tip's very text or media file, if one does."""
+    claim = await tips.claim_with_same_text(session, tip.content_hash) if tip.content_hash else None
+    if claim is None and tip.media_file_unique_id:
+        claim = await tips.claim_with_same_media(session, tip.media_file_unique_id)
+    return claim
+
+
 async def _answered_claim_repeated_by(session: AsyncSession, tip: Tip) -> Claim | None:
     """The answered claim already holding this tip's text or media file, if there is one.
 
-    Exactly the first two steps of :func:`_file_under_claim`, for a claim whose verdict is
-    then the answer whatever the matches say.
+    The first step of :func:`_file_under_claim`, for a claim whose verdict is then the
+    answer whatever the matches say.
     """
-    claim_id = (
-        await tips.claim_with_same_text(session, tip.content_hash) if tip.content_hash else None
-    )
-    if claim_id is None and tip.media_file_unique_id:
-        claim_id = await tips.claim_with_same_media(session, tip.media_file_unique_id)
-    claim = await claims.get_claim(session, claim_id) if claim_id is not None else None
+    claim = await _claim_with_same_post(session, tip)
     answered = (
         claim is not None
         and claim.status == ClaimStatus.ANSWERED
@@ -429,16 +430,12 @@ async def _file_under_claim(
     is answered at birth when a published fact-check matches with certainty (its text, or the
     picture it debunks).
     """
-    claim_id = (
-        await tips.claim_with_same_text(session, tip.content_hash) if tip.content_hash else None
-    )
-    if claim_id is None and tip.media_file_unique_id:
-        claim_id = await tips.claim_with_same_media(session, tip.media_file_unique_id)
-    if claim_id is None:
-        claim_id = picture_claim_id
+    claim = await _claim_with_same_post(session, tip)
+    claim_id = picture_claim_id
     if claim_id is None and matches and matches.claims and matches.claims[0].decision == "reply":
         claim_id = int(matches.claims[0].id)
-    claim = await claims.get_claim(session, claim_id) if claim_id is not None else None
+    if claim is None and claim_id is not None:
+        claim = await claims.get_claim(session, claim_id)
     if claim is not None and claim.status != ClaimStatus.MERGED:
         return claim, True
 

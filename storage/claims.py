@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import case, exists, func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,22 +31,27 @@ async def count_tip_in_claim(
     session: AsyncSession,
     claim_id: int,
     *,
+    tip_id: int,
+    reporter_id: int,
     at: datetime,
-    new_reporter: bool,
     language: str | None,
 ) -> Claim:
-    """Add one tip (and maybe one reporter) to a claim's counters.
+    """Add one tip, and its reporter unless they sent the claim before, to its counters.
 
     The counters are incremented in SQL, not read-modify-written in Python, so two workers
-    counting forwards of the same viral claim at once never lose one. ``updated_at`` is left
-    alone: it marks changes the matching indexes must follow, and a new forward is not one.
+    counting forwards of the same viral claim at once never lose one; whether the reporter is
+    new is asked in the same statement. ``updated_at`` is left alone: it marks changes the
+    matching indexes must follow, and a new forward is not one.
     """
+    sent_before = exists().where(
+        col(Tip.reporter_id) == reporter_id, col(Tip.claim_id) == claim_id, col(Tip.id) != tip_id
+    )
     counted = (
         update(Claim)
         .where(col(Claim.id) == claim_id)
         .values(
             tip_count=Claim.tip_count + 1,
-            reporter_count=Claim.reporter_count + (1 if new_reporter else 0),
+            reporter_count=Claim.reporter_count + case((sent_before, 0), else_=1),
             last_seen_at=at,
         )
         .returning(Claim)

@@ -62,16 +62,6 @@ async def tips_of_claims(
     return list((await session.exec(statement)).all())
 
 
-async def reporter_sent_to_claim(
-    session: AsyncSession, reporter_id: int, claim_id: int, *, excluding_tip_id: int
-) -> bool:
-    """Whether this reporter sent another tip of this claim before (counted once per claim)."""
-    statement = select(Tip.id).where(
-        Tip.reporter_id == reporter_id, Tip.claim_id == claim_id, Tip.id != excluding_tip_id
-    )
-    return (await session.exec(statement.limit(1))).first() is not None
-
-
 async def count_tips_since(session: AsyncSession, reporter_id: int, since: datetime) -> int:
     """How many tips this reporter sent since then: the basis of the per-sender rate limit."""
     statement = (
@@ -82,10 +72,10 @@ async def count_tips_since(session: AsyncSession, reporter_id: int, since: datet
     return (await session.exec(statement)).one()
 
 
-async def _live_claim_of_tip(session: AsyncSession, condition: Any) -> int | None:
+async def _live_claim_of_tip(session: AsyncSession, condition: Any) -> Claim | None:
     statement = (
-        select(Tip.claim_id)
-        .join(Claim, col(Claim.id) == Tip.claim_id)
+        select(Claim)
+        .join(Tip, col(Tip.claim_id) == Claim.id)
         .where(condition, Claim.status != ClaimStatus.MERGED)
         .order_by(col(Tip.received_at).desc())
         .limit(1)
@@ -93,11 +83,12 @@ async def _live_claim_of_tip(session: AsyncSession, condition: Any) -> int | Non
     return (await session.exec(statement)).first()
 
 
-async def claim_with_same_text(session: AsyncSession, content_hash: str) -> int | None:
-    """The claim an identical (normalised) text was already filed under, if any."""
+async def claim_with_same_text(session: AsyncSession, content_hash: str) -> Claim | None:
+    """The live claim an identical (normalised) text was already filed under, if any."""
     return await _live_claim_of_tip(session, Tip.content_hash == content_hash)
 
 
-async def claim_with_same_media(session: AsyncSession, file_unique_id: str) -> int | None:
-    """The claim the very same picture or video (Telegram's file_unique_id) was filed under."""
+async def claim_with_same_media(session: AsyncSession, file_unique_id: str) -> Claim | None:
+    """The live claim the very same picture or video (Telegram's file_unique_id) was filed
+    under."""
     return await _live_claim_of_tip(session, Tip.media_file_unique_id == file_unique_id)

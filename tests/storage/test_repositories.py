@@ -111,8 +111,11 @@ async def test_claims_are_found_by_text_hash_and_media_but_not_when_merged(
         )
         await tips.record_tip(session, chat_id=1, message_id=3, claim_id=merged, content_hash="m")
     async with database.session() as session:
-        assert await tips.claim_with_same_text(session, "h") == live
-        assert await tips.claim_with_same_media(session, "AgADm") == live
+        by_text = await tips.claim_with_same_text(session, "h")
+        by_media = await tips.claim_with_same_media(session, "AgADm")
+        assert by_text is not None
+        assert by_media is not None
+        assert (by_text.id, by_media.id) == (live, live)
         assert await tips.claim_with_same_text(session, "m") is None
         assert await tips.claim_with_same_text(session, "nothing") is None
 
@@ -120,18 +123,40 @@ async def test_claims_are_found_by_text_hash_and_media_but_not_when_merged(
 async def test_claim_counters_survive_concurrent_forwards(database: Database) -> None:
     claim_id = await _claim(database, language="de")
 
-    async def forward(language: str) -> None:
+    async def forward(n: int, language: str) -> None:
         async with database.session() as session:
             await claims.count_tip_in_claim(
-                session, claim_id, at=utcnow(), new_reporter=True, language=language
+                session, claim_id, tip_id=n, reporter_id=n, at=utcnow(), language=language
             )
 
-    await asyncio.gather(*(forward(lang) for lang in ["de", "ru", "en", "de", "und"]))
+    languages = ["de", "ru", "en", "de", "und"]
+    await asyncio.gather(*(forward(n, lang) for n, lang in enumerate(languages, 1)))
     async with database.session() as session:
         claim = await claims.get_claim(session, claim_id)
         assert claim is not None
         assert (claim.tip_count, claim.reporter_count) == (5, 5)
         assert "und" not in claim.languages
+
+
+async def test_a_reporter_who_sent_a_claim_before_is_counted_once(database: Database) -> None:
+    claim_id = await _claim(database)
+    async with database.session() as session:
+        reporter = await reporters.touch_reporter(session, 4242)
+        first, _ = await tips.record_tip(
+            session, chat_id=4242, message_id=1, reporter_id=reporter.id, claim_id=claim_id
+        )
+        again, _ = await tips.record_tip(
+            session, chat_id=4242, message_id=2, reporter_id=reporter.id
+        )
+    async with database.session() as session:
+        counted = await claims.count_tip_in_claim(
+            session, claim_id, tip_id=first.id, reporter_id=reporter.id, at=utcnow(), language=None
+        )
+        assert (counted.tip_count, counted.reporter_count) == (1, 1)
+        counted = await claims.count_tip_in_claim(
+            session, claim_id, tip_id=again.id, reporter_id=reporter.id, at=utcnow(), language=None
+        )
+        assert (counted.tip_count, counted.reporter_count) == (2, 1)
 
 
 async def test_queue_orders_by_priority_and_filters(database: Database) -> None:
