@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from types import SimpleNamespace
 from typing import Any
@@ -84,6 +85,7 @@ async def test_webhook_mode_registers_records_answers_once_and_stops_cleanly(
     await _until_healthy(settings, running)
     [registered] = await emulator.wait_for("setWebhook")
     assert encoded == [["Loading the sentence encoder."]]  # at start, not on the first tip
+    assert gc.get_freeze_count() > 0  # what start-up built is out of the collector's way
     assert registered.params["url"] == "https://tipline.example.org/telegram/webhook"
     assert registered.params["secret_token"] == SECRET
     assert int(registered.params["max_connections"]) == 12
@@ -110,6 +112,7 @@ async def test_webhook_mode_registers_records_answers_once_and_stops_cleanly(
     assert await _count(newsroom.db, Tip) == 1
     done = (InboundUpdate.status == InboundUpdateStatus.DONE, InboundUpdate.payload.is_(None))
     assert await _count(newsroom.db, InboundUpdate, *done) == 1
+    assert gc.get_freeze_count() == 0  # collectable again once the bot is gone
 
 
 async def test_polling_mode_answers_and_acknowledges_only_what_it_recorded(
