@@ -431,11 +431,12 @@ async def _file_under_claim(
     picture it debunks).
     """
     claim = await _claim_with_same_post(session, tip)
-    claim_id = picture_claim_id
-    if claim_id is None and matches and matches.claims and matches.claims[0].decision == "reply":
-        claim_id = int(matches.claims[0].id)
-    if claim is None and claim_id is not None:
-        claim = await claims.get_claim(session, claim_id)
+    if claim is None:
+        claim_id = picture_claim_id
+        nearest = matches.claims[0] if matches and matches.claims else None
+        if claim_id is None and nearest is not None and nearest.decision == "reply":
+            claim_id = int(nearest.id)
+        claim = await claims.get_claim(session, claim_id) if claim_id is not None else None
     if claim is not None and claim.status != ClaimStatus.MERGED:
         return claim, True
 
