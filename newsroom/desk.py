@@ -50,8 +50,10 @@ __all__ = [
     "editor_for_telegram",
     "fact_check_by_url",
     "list_queue",
+    "lock_claims_for_merge",
     "mark_not_checkable",
     "merge_claims",
+    "merge_locked_claims",
     "priority_score",
     "reject_claim",
     "reopen_claim",
@@ -532,46 +534,64 @@ async def merge_claims(db: Database, actor: Actor, claim_id: int, into_claim_id:
     if claim_id == into_claim_id:
         raise DeskError("A claim cannot be merged into itself.")
     async with db.session() as session:
-        # Locked in id order, so two opposite merges cannot deadlock.
-        locked = {i: await _claim_for_action(session, i) for i in sorted((claim_id, into_claim_id))}
-        source, target = locked[claim_id], locked[into_claim_id]
-        check_transition(source.status, "merge")
-        if target.status not in (*OPEN_STATUSES, ClaimStatus.ANSWERED):
-            raise TransitionError(
-                f"Claim #{into_claim_id} is {target.status}; merge into an open or answered claim."
-            )
-        shared = await claims.shared_reporters(session, claim_id, into_claim_id)
-        moved_tips = await claims.move_tips(session, claim_id, into_claim_id)
-        moved_subscribers = await subscriptions.move_subscriptions(session, claim_id, into_claim_id)
-        await claims.repoint_merged_claims(session, claim_id, into_claim_id)
-        languages = list(dict.fromkeys([*target.languages, *source.languages]))
-        await claims.update_claim(
-            session,
-            target,
-            tip_count=target.tip_count + source.tip_count,
-            reporter_count=target.reporter_count + source.reporter_count - shared,
-            first_seen_at=min(target.first_seen_at, source.first_seen_at),
-            last_seen_at=max(target.last_seen_at, source.last_seen_at),
-            languages=languages,
-        )
-        await claims.update_claim(
-            session, source, status=ClaimStatus.MERGED, merged_into_id=into_claim_id
-        )
-        await _audit(
-            session,
-            actor,
-            "merge",
-            claim_id,
-            into=into_claim_id,
-            tips=moved_tips,
-            subscribers=moved_subscribers,
-        )
-        await _audit(session, actor, "merged_in", into_claim_id, source=claim_id)
-        if target.status == ClaimStatus.ANSWERED and target.fact_check_id is not None:
-            fact_check = await get_fact_check(session, target.fact_check_id)
-            if fact_check is not None:
-                await _notify_subscribers(session, target, fact_check)
+        source, target = await lock_claims_for_merge(session, claim_id, into_claim_id)
+        await merge_locked_claims(session, actor, source, target)
         return target
+
+
+async def lock_claims_for_merge(
+    session: AsyncSession, claim_id: int, into_claim_id: int
+) -> tuple[Claim, Claim]:
+    """Both claims, locked in id order, so two opposite merges cannot deadlock."""
+    locked = {i: await _claim_for_action(session, i) for i in sorted((claim_id, into_claim_id))}
+    return locked[claim_id], locked[into_claim_id]
+
+
+async def merge_locked_claims(
+    session: AsyncSession, actor: Actor, source: Claim, target: Claim
+) -> None:
+    """The merge itself, in the caller's transaction, with both claims locked.
+
+    Not authorised here: editors come through :func:`merge_claims`, and a sender who says
+    their post is the same as a claim through ``newsroom.intake.record_match_answer``.
+    """
+    claim_id, into_claim_id = source.id or 0, target.id or 0
+    check_transition(source.status, "merge")
+    if target.status not in (*OPEN_STATUSES, ClaimStatus.ANSWERED):
+        raise TransitionError(
+            f"Claim #{into_claim_id} is {target.status}; merge into an open or answered claim."
+        )
+    shared = await claims.shared_reporters(session, claim_id, into_claim_id)
+    moved_tips = await claims.move_tips(session, claim_id, into_claim_id)
+    moved_subscribers = await subscriptions.move_subscriptions(session, claim_id, into_claim_id)
+    await claims.repoint_merged_claims(session, claim_id, into_claim_id)
+    languages = list(dict.fromkeys([*target.languages, *source.languages]))
+    await claims.update_claim(
+        session,
+        target,
+        tip_count=target.tip_count + source.tip_count,
+        reporter_count=target.reporter_count + source.reporter_count - shared,
+        first_seen_at=min(target.first_seen_at, source.first_seen_at),
+        last_seen_at=max(target.last_seen_at, source.last_seen_at),
+        languages=languages,
+    )
+    await claims.update_claim(
+        session, source, status=ClaimStatus.MERGED, merged_into_id=into_claim_id
+    )
+    await _audit(
+        session,
+        actor,
+        "merge",
+        claim_id,
+        into=into_claim_id,
+        tips=moved_tips,
+        subscribers=moved_subscribers,
+    )
+    await _audit(session, actor, "merged_in", into_claim_id, source=claim_id)
+    if target.status == ClaimStatus.ANSWERED and target.fact_check_id is not None:
+        fact_check = await get_fact_check(session, target.fact_check_id)
+        if fact_check is not None:
+            await _notify_subscribers(session, target, fact_check)
 
 
 # --- Verdicts -------------------------------------------------------------------------------
