@@ -30,9 +30,9 @@ from telegram.request import HTTPXRequest, RequestData
 __all__ = ["CONTENT_TYPE_LATEST", "MeteredRequest", "TiplineMetrics"]
 
 # The replies a member of the public can get to a tip (``IntakeResult.kind`` and friends).
-REPLY_KINDS = ("verdict", "ask", "queued", "rate_limited", "empty", "unsupported")
+REPLY_KINDS = ("verdict", "ask", "ask_claim", "queued", "rate_limited", "empty", "unsupported")
 # Kinds for which the tip was matched against the indexes; the others never reach matching.
-_MATCHED_KINDS = frozenset({"verdict", "ask", "queued"})
+_MATCHED_KINDS = frozenset({"verdict", "ask", "ask_claim", "queued"})
 # Matching plus filing is ~20-100 ms on one small server; the top buckets catch a stalled loop.
 _MATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Open claims: what editors still have to look at (newsroom.desk.OPEN_STATUSES).

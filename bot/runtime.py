@@ -64,7 +64,7 @@ async def open_newsroom(
         ),
         claim_thresholds=Thresholds(
             reply=_or(settings.claim_join_threshold, CLAIM_THRESHOLDS.reply),
-            ask=CLAIM_THRESHOLDS.ask,
+            ask=_or(settings.claim_ask_threshold, CLAIM_THRESHOLDS.ask),
         ),
         vector_dtype=np.dtype(settings.vector_dtype).type,
     )

@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     match_reply_threshold: float | None = Field(default=None, ge=0, le=1)
     match_ask_threshold: float | None = Field(default=None, ge=0, le=1)
     claim_join_threshold: float | None = Field(default=None, ge=0, le=1)
+    claim_ask_threshold: float | None = Field(default=None, ge=0, le=1)
     # int8 keeps sentence vectors in a quarter of the memory, with the same matches on the
     # CheckThat! dev set (docs/MATCHING.md, "Scale").
     vector_dtype: Literal["float32", "int8"] = "int8"
@@ -147,6 +148,12 @@ class Settings(BaseSettings):
             and self.match_ask_threshold > self.match_reply_threshold
         ):
             raise ValueError("MATCH_ASK_THRESHOLD must not exceed MATCH_REPLY_THRESHOLD")
+        if (
+            self.claim_join_threshold is not None
+            and self.claim_ask_threshold is not None
+            and self.claim_ask_threshold > self.claim_join_threshold
+        ):
+            raise ValueError("CLAIM_ASK_THRESHOLD must not exceed CLAIM_JOIN_THRESHOLD")
         return self
 
     @property

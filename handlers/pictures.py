@@ -90,7 +90,7 @@ async def read_later(
     picture = _picture_of(message) if message else None
     if newsroom.pictures is None or picture is None or result.tip_id is None:
         return
-    if result.kind not in ("reading", "verdict", "ask", "queued"):
+    if result.kind not in ("reading", "verdict", "ask", "ask_claim", "queued"):
         return
     file_id, declared = picture
     reply = _replier(context.bot, message.chat_id, message.message_id, tr)

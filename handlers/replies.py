@@ -118,19 +118,14 @@ def intake_reply(tr: Translator, result: IntakeResult) -> tuple[str, InlineKeybo
                 tr.gettext("Checked by {publisher}.").format(publisher=publisher),
             ]
         )
-        buttons = InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        tr.gettext("Yes, that's it"), callback_data=f"match:yes:{result.tip_id}"
-                    ),
-                    InlineKeyboardButton(
-                        tr.gettext("No, it's different"), callback_data=f"match:no:{result.tip_id}"
-                    ),
-                ]
-            ]
+        return text, _is_it_buttons(tr, result.tip_id)
+    if result.kind == "ask_claim" and result.similar_claim:
+        question = tr.gettext(
+            "Other people have sent us a post that may be the same as yours. "
+            "Is this the one you saw?"
         )
-        return text, buttons
+        claim = escape(shorten(result.similar_claim.text, _QUOTE_LIMIT))
+        return f"{escape(question)}\n\n<i>{claim}</i>", _is_it_buttons(tr, result.tip_id)
     if result.kind == "queued" and result.unreadable_picture:
         text = tr.gettext(
             "Thank you! I could not read any text in this picture, and nobody has sent it to "
@@ -154,6 +149,22 @@ def intake_reply(tr: Translator, result: IntakeResult) -> tuple[str, InlineKeybo
     if result.kind == "rate_limited":
         return escape(rate_limited(tr)), None
     return escape(nothing_to_check(tr)), None
+
+
+def _is_it_buttons(tr: Translator, tip_id: int | None) -> InlineKeyboardMarkup:
+    """Yes and no to "Is this the post you saw?" (handlers.tips.match_answered)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    tr.gettext("Yes, that's it"), callback_data=f"match:yes:{tip_id}"
+                ),
+                InlineKeyboardButton(
+                    tr.gettext("No, it's different"), callback_data=f"match:no:{tip_id}"
+                ),
+            ]
+        ]
+    )
 
 
 def picture_refused(tr: Translator, reason: str | None) -> str:

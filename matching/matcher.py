@@ -58,7 +58,7 @@ class Thresholds:
 
 # Calibrated on CheckThat! 2021 2A train (docs/MATCHING.md); configurable in settings.
 FACT_CHECK_THRESHOLDS = Thresholds(reply=0.89, ask=0.19)
-CLAIM_THRESHOLDS = Thresholds(reply=0.80, ask=0.55)
+CLAIM_THRESHOLDS = Thresholds(reply=0.80, ask=0.19)
 
 # Logistic weights (bench/calibrate_matcher.py): bias, then one per FEATURE_NAMES; and bias
 # and semantic weight of the model used alongside it when the two texts' languages differ.

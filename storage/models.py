@@ -229,6 +229,8 @@ class Tip(SQLModel, table=True):
     claim_id: int | None = Field(
         default=None, foreign_key="claim.id", ondelete="SET NULL", index=True
     )
+    # The claim the sender was asked whether their post is the same as ("ask_claim").
+    asked_claim_id: int | None = Field(default=None, foreign_key="claim.id", ondelete="SET NULL")
     match_score: float | None = None
     reply_kind: str | None = Field(default=None, max_length=20)
     # When the answer reached Telegram: a redelivered update without it is answered again.

@@ -26,6 +26,14 @@ async def subscribe(session: AsyncSession, reporter_id: int, claim_id: int) -> b
     return created is not None
 
 
+async def unsubscribe(session: AsyncSession, reporter_id: int, claim_id: int) -> None:
+    await session.exec(
+        delete(Subscription).where(
+            col(Subscription.reporter_id) == reporter_id, col(Subscription.claim_id) == claim_id
+        )
+    )
+
+
 async def is_subscribed(session: AsyncSession, reporter_id: int, claim_id: int) -> bool:
     statement = select(Subscription.id).where(
         Subscription.reporter_id == reporter_id, Subscription.claim_id == claim_id

@@ -72,6 +72,21 @@ async def count_tips_since(session: AsyncSession, reporter_id: int, since: datet
     return (await session.exec(statement)).one()
 
 
+async def text_is_public(session: AsyncSession, claim: Claim, *, senders: int) -> bool:
+    """Whether a claim's own text may be shown to someone else who sent something like it.
+
+    Only a text that circulates: forwarded from a public channel, or sent word for word by at
+    least ``senders`` people. One person's wording may say something about them.
+    """
+    if claim.content_hash is None:
+        return False
+    statement = select(
+        func.count(func.distinct(Tip.reporter_id)), func.count(Tip.forward_username)
+    ).where(Tip.claim_id == claim.id, Tip.content_hash == claim.content_hash)
+    people, from_public_channels = (await session.exec(statement)).one()
+    return people >= senders or from_public_channels > 0
+
+
 async def _live_claim_of_tip(session: AsyncSession, condition: Any) -> Claim | None:
     statement = (
         select(Claim)

