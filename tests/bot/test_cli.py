@@ -58,6 +58,8 @@ def test_settings_come_from_a_dotenv_file(tmp_path: Path) -> None:
         ({"bot_token": "not-a-token"}, "TIPLINE_BOT_TOKEN"),
         ({"log_level": "LOUD"}, "TIPLINE_LOG_LEVEL"),
         ({"mode": "webhook", "bot_token": "123456:" + "A" * 35}, "WEBHOOK_URL"),
+        ({"match_reply_threshold": 0.5, "match_ask_threshold": 0.6}, "MATCH_ASK_THRESHOLD"),
+        ({"claim_join_threshold": 0.5, "claim_ask_threshold": 0.6}, "CLAIM_ASK_THRESHOLD"),
     ],
 )
 def test_each_bad_value_is_named(overrides: dict[str, object], needle: str) -> None:
