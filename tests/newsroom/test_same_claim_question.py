@@ -73,6 +73,14 @@ async def _rumour_sent_by(
     return result.claim_id
 
 
+async def _russian_asked_about_rumour(
+    database: Database, indexes: MatchingIndexes
+) -> tuple[int, IntakeResult]:
+    """The rumour sent by three people, then its Russian version (sender 200), asked about."""
+    rumour = await _rumour_sent_by(database, indexes, 3)
+    return rumour, await _send(database, indexes, 200, RUSSIAN, language_code="ru")
+
+
 async def _answer(
     database: Database, result: IntakeResult, user_id: int, yes: bool
 ) -> IntakeResult:
@@ -90,8 +98,7 @@ async def _claims(database: Database) -> dict[int, Claim]:
 async def test_yes_merges_the_senders_claim_into_the_one_asked_about(
     database: Database, indexes: MatchingIndexes
 ) -> None:
-    rumour = await _rumour_sent_by(database, indexes, 3)
-    asked = await _send(database, indexes, 200, RUSSIAN, language_code="ru")
+    rumour, asked = await _russian_asked_about_rumour(database, indexes)
     assert asked.kind == "ask_claim"
     assert asked.similar_claim is not None
     assert (asked.similar_claim.claim_id, asked.similar_claim.text) == (rumour, RUMOUR)
@@ -118,8 +125,7 @@ async def test_yes_merges_the_senders_claim_into_the_one_asked_about(
 async def test_pressing_yes_twice_counts_the_tip_once(
     database: Database, indexes: MatchingIndexes
 ) -> None:
-    rumour = await _rumour_sent_by(database, indexes, 3)
-    asked = await _send(database, indexes, 200, RUSSIAN, language_code="ru")
+    rumour, asked = await _russian_asked_about_rumour(database, indexes)
     first = await _answer(database, asked, 200, yes=True)
     second = await _answer(database, asked, 200, yes=True)
     assert first == second
@@ -129,8 +135,7 @@ async def test_pressing_yes_twice_counts_the_tip_once(
 async def test_no_leaves_the_senders_claim_its_own(
     database: Database, indexes: MatchingIndexes
 ) -> None:
-    rumour = await _rumour_sent_by(database, indexes, 3)
-    asked = await _send(database, indexes, 200, RUSSIAN, language_code="ru")
+    rumour, asked = await _russian_asked_about_rumour(database, indexes)
     answered = await _answer(database, asked, 200, yes=False)
     assert (answered.kind, answered.claim_id, answered.other_senders) == (
         "queued",
@@ -146,8 +151,7 @@ async def test_no_leaves_the_senders_claim_its_own(
 
 
 async def test_only_the_sender_can_answer(database: Database, indexes: MatchingIndexes) -> None:
-    await _rumour_sent_by(database, indexes, 3)
-    asked = await _send(database, indexes, 200, RUSSIAN, language_code="ru")
+    _, asked = await _russian_asked_about_rumour(database, indexes)
     with pytest.raises(TipNotFoundError):
         await _answer(database, asked, 100, yes=True)  # sent the rumour, not this tip
     assert len(await _claims(database)) == 2
@@ -178,8 +182,7 @@ async def test_a_claim_is_shown_only_once_its_text_circulates(
 async def test_a_claim_an_editor_took_up_is_not_merged_on_a_senders_word(
     database: Database, indexes: MatchingIndexes
 ) -> None:
-    rumour = await _rumour_sent_by(database, indexes, 3)
-    asked = await _send(database, indexes, 200, RUSSIAN, language_code="ru")
+    rumour, asked = await _russian_asked_about_rumour(database, indexes)
     await assign_claim(database, EDITOR, asked.claim_id or 0)
     answered = await _answer(database, asked, 200, yes=True)
     assert answered.claim_id == asked.claim_id
@@ -194,8 +197,7 @@ async def test_a_claim_an_editor_took_up_is_not_merged_on_a_senders_word(
 async def test_yes_to_a_claim_answered_meanwhile_gives_its_verdict_once(
     database: Database, indexes: MatchingIndexes
 ) -> None:
-    rumour = await _rumour_sent_by(database, indexes, 3)
-    asked = await _send(database, indexes, 200, RUSSIAN, language_code="ru")
+    rumour, asked = await _russian_asked_about_rumour(database, indexes)
     async with database.session() as session:
         fact_check = FactCheck(
             url="https://example.org/faktencheck/rutte-nato-usa",
