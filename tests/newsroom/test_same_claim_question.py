@@ -252,3 +252,16 @@ async def test_a_tip_that_joins_a_claim_is_never_asked_about_another(
     rumour = await _rumour_sent_by(database, indexes, 3)
     joined = await _send(database, indexes, 300, RUMOUR.replace("!!!", "!"))
     assert (joined.kind, joined.claim_id, joined.similar_claim) == ("queued", rumour, None)
+
+
+async def test_a_redelivered_tip_whose_question_never_went_out_is_asked_again(
+    database: Database, indexes: MatchingIndexes
+) -> None:
+    rumour, asked = await _russian_asked_about_rumour(database, indexes)
+    again = await _send(database, indexes, 200, RUSSIAN, language_code="ru")  # same message
+    assert (again.kind, again.tip_id, again.similar_claim) == (
+        "ask_claim",
+        asked.tip_id,
+        asked.similar_claim,
+    )
+    assert (await _claims(database))[rumour].tip_count == 3
