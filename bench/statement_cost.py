@@ -1,0 +1,88 @@
+"""What one SQL statement costs the worker: the floor under every tip's transactions.
+
+The same query three ways, 2,000 times in one session on an empty ``tip`` table: through the
+ORM as intake writes it (``session.exec(select(...))``), an ORM query returning a ``Claim``,
+and the SQL text on the session's connection; then a whole short transaction. CPU is the
+process's (the event loop and aiosqlite's thread together).
+
+    .venv/bin/python bench/statement_cost.py                                   # SQLite file
+    .venv/bin/python bench/statement_cost.py postgresql+asyncpg://postgres@127.0.0.1/empty_db
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import func, text
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import Database, upgrade_database
+from storage.models import Claim, Tip
+
+REPEATS = 2000
+SINCE = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+async def _orm_count(session: AsyncSession) -> object:
+    statement = (
+        select(func.count()).select_from(Tip).where(Tip.reporter_id == 1, Tip.received_at >= SINCE)
+    )
+    return (await session.exec(statement)).one()
+
+
+async def _orm_claim(session: AsyncSession) -> object:
+    statement = (
+        select(Claim).join(Tip, col(Tip.claim_id) == Claim.id).where(Tip.content_hash == "x")
+    )
+    return (await session.exec(statement.limit(1))).first()
+
+
+async def _sql_text(session: AsyncSession) -> object:
+    connection = await session.connection()
+    query = text("SELECT count(*) FROM tip WHERE reporter_id = :r AND received_at >= :s")
+    return (await connection.execute(query, {"r": 1, "s": SINCE})).scalar()
+
+
+async def measure(url: str) -> None:
+    await upgrade_database(url)
+    db = Database(url)
+    ways: dict[str, Callable[[AsyncSession], Awaitable[object]]] = {
+        "ORM count": _orm_count,
+        "ORM select of a Claim": _orm_claim,
+        "SQL text": _sql_text,
+    }
+    for name, statement in ways.items():
+        async with db.session() as session:
+            for _ in range(100):
+                await statement(session)
+            cpu, wall = time.process_time(), time.perf_counter()
+            for _ in range(REPEATS):
+                await statement(session)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(f"{name:22s} {cpu / REPEATS * 1000:.3f} ms CPU, {wall / REPEATS * 1000:.3f} ms wall")
+    cpu = time.process_time()
+    for _ in range(REPEATS // 4):
+        async with db.session() as session:
+            await _orm_count(session)
+    per_transaction = (time.process_time() - cpu) / (REPEATS // 4) * 1000
+    print(f"{'transaction of one':22s} {per_transaction:.3f} ms CPU")
+    await db.dispose()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        url = sys.argv[1] if len(sys.argv) > 1 else f"sqlite+aiosqlite:///{scratch}/cost.db"
+        asyncio.run(measure(url))
+
+
+if __name__ == "__main__":
+    main()
