@@ -64,10 +64,8 @@ async def _send(
     return await receive_tip(database, indexes, _tip(user_id, text, **extra), IntakePolicy())
 
 
-async def _rumour_sent_by(
-    database: Database, indexes: MatchingIndexes, senders: int, start: int = 100
-) -> int:
-    for user_id in range(start, start + senders):
+async def _rumour_sent_by(database: Database, indexes: MatchingIndexes, senders: int) -> int:
+    for user_id in range(100, 100 + senders):
         result = await _send(database, indexes, user_id, RUMOUR)
     assert result.claim_id is not None
     return result.claim_id
