@@ -8,6 +8,7 @@ rewordings, 30 % new claims), every tip from a different sender, one at a time.
     .venv/bin/python bench/intake_cost.py                     # SQLite file in a temp dir
     .venv/bin/python bench/intake_cost.py \
         --database postgresql+asyncpg://postgres@127.0.0.1/intake_cost   # an empty database
+    .venv/bin/python bench/intake_cost.py --earlier-forwards 100000   # a rumour gone viral
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 
 import bot  # noqa: F401  (before numpy: one BLAS thread, as in the bot)
 from bench import synthetic
-from matching import load_encoder
+from matching import content_hash, load_encoder, normalize_text
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
+from storage import tips as stored_tips
 from storage.db import Database, upgrade_database
+from storage.models import Tip
+from storage.types import utcnow
 
 WARMUP = 20
 
@@ -49,7 +54,31 @@ def _texts(count: int) -> list[str]:
     return texts
 
 
-async def measure(url: str, tips: int) -> dict[str, float]:
+async def _add_earlier_forwards(db: Database, count: int) -> None:
+    """``count`` forwards of the viral rumour, filed under its claim before the measured tips."""
+    viral = content_hash(normalize_text(synthetic.VIRAL))
+    async with db.session() as session:
+        claim = await stored_tips.claim_with_same_text(session, viral)
+        assert claim is not None, "the warm-up files the viral rumour"
+        start = utcnow() - timedelta(days=1)
+        rows = [
+            {
+                "chat_id": -1 - n,
+                "message_id": 1,
+                "received_at": start + timedelta(seconds=n / 10),
+                "text": synthetic.VIRAL,
+                "normalized_text": normalize_text(synthetic.VIRAL),
+                "content_hash": viral,
+                "claim_id": claim.id,
+                "links": [],
+            }
+            for n in range(count)
+        ]
+        for first in range(0, count, 5_000):
+            await session.exec(insert(Tip), params=rows[first : first + 5_000])  # type: ignore[call-overload]
+
+
+async def measure(url: str, tips: int, earlier_forwards: int = 0) -> dict[str, float]:
     await upgrade_database(url)
     db = Database(url)
     statements: Counter[str] = Counter()
@@ -64,6 +93,7 @@ async def measure(url: str, tips: int) -> dict[str, float]:
     texts = _texts(tips + WARMUP)
     for n, text in enumerate(texts):
         if n == WARMUP:
+            await _add_earlier_forwards(db, earlier_forwards)
             statements.clear()
             cpu, wall = time.process_time(), time.perf_counter()
         tip = IncomingTip(telegram_user_id=n + 1, chat_id=n + 1, message_id=1, text=text)
@@ -73,6 +103,7 @@ async def measure(url: str, tips: int) -> dict[str, float]:
     await db.dispose()
     return {
         "tips": tips,
+        "earlier_forwards": earlier_forwards,
         "cpu_ms_per_tip": round(cpu / tips * 1000, 1),
         "wall_ms_per_tip": round(wall / tips * 1000, 1),
         "statements_per_tip": round(statements["all"] / tips, 1),
@@ -83,10 +114,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", help="a PostgreSQL URL; default a temporary SQLite file")
     parser.add_argument("--tips", type=int, default=200)
+    parser.add_argument(
+        "--earlier-forwards",
+        type=int,
+        default=0,
+        help="forwards of the viral rumour already filed before the measured tips",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         url = args.database or f"sqlite+aiosqlite:///{scratch}/intake.db"
-        print(asyncio.run(measure(url, args.tips)))
+        print(asyncio.run(measure(url, args.tips, args.earlier_forwards)))
 
 
 if __name__ == "__main__":
