@@ -203,13 +203,6 @@ class LexicalIndex:
     def _average_length(self) -> float:
         return self._total_length / len(self._slot_of) if self._slot_of else 1.0
 
-    def _weights(self, tf: np.ndarray, lengths: np.ndarray, average: float) -> np.ndarray:
-        """BM25's saturated, length-normalised term frequency."""
-        return tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * lengths / average))
-
-    def _average_length(self) -> float:
-        return self._total_length / len(self._slot_of) if self._slot_of else 1.0
-
     def search(self, tokens: Sequence[str], k: int = 10) -> list[tuple[DocId, float]]:
         """The k best documents by BM25, best first; documents sharing no term are left out."""
         if not self._slot_of:
