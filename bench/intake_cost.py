@@ -56,7 +56,8 @@ def _texts(count: int) -> list[str]:
 
 async def _add_earlier_forwards(db: Database, count: int) -> None:
     """``count`` forwards of the viral rumour, filed under its claim before the measured tips."""
-    viral = content_hash(normalize_text(synthetic.VIRAL))
+    normalized = normalize_text(synthetic.VIRAL)
+    viral = content_hash(normalized)
     async with db.session() as session:
         claim = await stored_tips.claim_with_same_text(session, viral)
         assert claim is not None, "the warm-up files the viral rumour"
@@ -67,7 +68,7 @@ async def _add_earlier_forwards(db: Database, count: int) -> None:
                 "message_id": 1,
                 "received_at": start + timedelta(seconds=n / 10),
                 "text": synthetic.VIRAL,
-                "normalized_text": normalize_text(synthetic.VIRAL),
+                "normalized_text": normalized,
                 "content_hash": viral,
                 "claim_id": claim.id,
                 "links": [],
