@@ -1,7 +1,14 @@
-"""INSERT ... ON CONFLICT for both dialects: race-free get-or-create across workers."""
+"""INSERT ... ON CONFLICT for both dialects: race-free get-or-create across workers.
+
+Each statement is built once per dialect, model and conflict target, and the row's values
+are passed as parameters when it runs: intake inserts a tip and a subscription and upserts a
+reporter for every forward, and building those statements anew each time cost more CPU than
+running them (docs/BENCHMARKS.md, issue 10).
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -12,10 +19,43 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 M = TypeVar("M", bound=SQLModel)
 
 
+def dialect_of(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind else "sqlite"
+
+
+def _insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def insert_for(session: AsyncSession) -> Any:
     """The dialect's ``insert`` (both have ``on_conflict_do_*``)."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return _insert(dialect_of(session))
+
+
+@functools.cache
+def _ignoring_conflict(dialect: str, model: type[SQLModel], target: tuple[str, ...]) -> Any:
+    table = model.__table__
+    statement = _insert(dialect)(table).on_conflict_do_nothing(index_elements=target or None)
+    return statement.returning(*table.primary_key.columns)
+
+
+@functools.cache
+def _new_row(dialect: str, model: type[SQLModel]) -> Any:
+    return select(model).from_statement(
+        _insert(dialect)(model).on_conflict_do_nothing().returning(model)
+    )
+
+
+@functools.cache
+def _upserted(
+    dialect: str, model: type[SQLModel], target: tuple[str, ...], updated: tuple[str, ...]
+) -> Any:
+    insert = _insert(dialect)(model)
+    statement = insert.on_conflict_do_update(
+        index_elements=target, set_={name: insert.excluded[name] for name in updated}
+    )
+    orm_statement = select(model).from_statement(statement.returning(model))
+    return orm_statement.execution_options(populate_existing=True)
 
 
 async def insert_ignoring_conflict(
@@ -24,23 +64,15 @@ async def insert_ignoring_conflict(
     values: dict[str, Any],
     conflict_columns: Sequence[str] | None = None,
 ) -> int | None:
-    """Insert a row unless a unique constraint already holds one; return the new id or None."""
-    table = model.__table__
-    statement = (
-        insert_for(session)(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=conflict_columns)
-        .returning(table.c.id)
-    )
-    result = await session.exec(statement)
+    """Insert a row unless a unique constraint already holds one; return its key or None."""
+    statement = _ignoring_conflict(dialect_of(session), model, tuple(conflict_columns or ()))
+    result = await session.exec(statement, params=values)
     return result.scalar_one_or_none()
 
 
 async def insert_new(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M | None:
     """Insert a row unless a unique constraint already holds one; the new row, or None."""
-    insert = insert_for(session)(model).values(**values)
-    statement = insert.on_conflict_do_nothing().returning(model)
-    result = await session.exec(select(model).from_statement(statement))
+    result = await session.exec(_new_row(dialect_of(session), model), params=values)
     return result.scalar_one_or_none()
 
 
@@ -49,16 +81,12 @@ async def upsert(
     model: type[M],
     values: dict[str, Any],
     conflict_columns: Sequence[str],
-    changes: dict[str, Any],
+    updated_columns: Sequence[str],
 ) -> M:
-    """Insert a row, or apply ``changes`` to the one a unique constraint already holds, and
-    return it as loaded: one statement instead of an insert, an update and a select."""
-    statement = (
-        insert_for(session)(model)
-        .values(**values)
-        .on_conflict_do_update(index_elements=conflict_columns, set_=changes)
-        .returning(model)
+    """Insert a row, or give the one a unique constraint already holds this row's values in
+    ``updated_columns``, and return it as loaded: one statement instead of an insert, an
+    update and a select."""
+    statement = _upserted(
+        dialect_of(session), model, tuple(conflict_columns), tuple(updated_columns)
     )
-    orm_statement = select(model).from_statement(statement)
-    result = await session.exec(orm_statement.execution_options(populate_existing=True))
-    return result.scalar_one()
+    return (await session.exec(statement, params=values)).scalar_one()

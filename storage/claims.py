@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, exists, func, text, update
+from sqlalchemy import bindparam, case, exists, func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +27,29 @@ async def get_claim(session: AsyncSession, claim_id: int) -> Claim | None:
     return await session.get(Claim, claim_id)
 
 
+def _counting_tip() -> Any:
+    sent_before = exists().where(
+        col(Tip.reporter_id) == bindparam("reporter"),
+        col(Tip.claim_id) == bindparam("claim"),
+        col(Tip.id) != bindparam("tip"),
+    )
+    counted = (
+        update(Claim)
+        .where(col(Claim.id) == bindparam("claim"))
+        .values(
+            tip_count=Claim.tip_count + 1,
+            reporter_count=Claim.reporter_count + case((sent_before, 0), else_=1),
+            last_seen_at=bindparam("at"),
+        )
+        .returning(Claim)
+    )
+    return select(Claim).from_statement(counted).execution_options(populate_existing=True)
+
+
+# Built once: every forward runs it (storage._upsert says why).
+_COUNT_TIP = _counting_tip()
+
+
 async def count_tip_in_claim(
     session: AsyncSession,
     claim_id: int,
@@ -43,21 +66,8 @@ async def count_tip_in_claim(
     new is asked in the same statement. ``updated_at`` is left alone: it marks changes the
     matching indexes must follow, and a new forward is not one.
     """
-    sent_before = exists().where(
-        col(Tip.reporter_id) == reporter_id, col(Tip.claim_id) == claim_id, col(Tip.id) != tip_id
-    )
-    counted = (
-        update(Claim)
-        .where(col(Claim.id) == claim_id)
-        .values(
-            tip_count=Claim.tip_count + 1,
-            reporter_count=Claim.reporter_count + case((sent_before, 0), else_=1),
-            last_seen_at=at,
-        )
-        .returning(Claim)
-    )
-    loaded = select(Claim).from_statement(counted).execution_options(populate_existing=True)
-    claim = (await session.exec(loaded)).scalar_one()
+    params = {"claim": claim_id, "tip": tip_id, "reporter": reporter_id, "at": at}
+    claim = (await session.exec(_COUNT_TIP, params=params)).scalar_one()
     if language and language != "und" and language not in claim.languages:
         claim.languages = [*claim.languages, language]
         session.add(claim)
@@ -115,6 +125,15 @@ async def iter_open_claims(session: AsyncSession, *, batch: int = 1000) -> Async
 
 # Any constant will do, as long as nothing else in the database takes the same advisory lock.
 _FILING_LOCK_KEY = 0x7469706C696E65  # "tipline"
+_FILING_LOCK_POSTGRESQL = text("SELECT pg_advisory_xact_lock(:key)").bindparams(
+    key=_FILING_LOCK_KEY
+)
+_FILING_LOCK_SQLITE = text("UPDATE claim SET id = id WHERE 1 = 0")
+_OPEN_CLAIMS_AFTER = (
+    select(Claim)
+    .where(col(Claim.status).in_(OPEN_STATUSES), col(Claim.id) > bindparam("after"))
+    .order_by(col(Claim.id))
+)
 
 
 async def lock_claim_filing(session: AsyncSession) -> None:
@@ -124,21 +143,13 @@ async def lock_claim_filing(session: AsyncSession) -> None:
     the database's single write lock now rather than at the first real write, which would be
     after this filing read which claims exist.
     """
-    if session.bind.dialect.name == "postgresql":
-        lock = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_FILING_LOCK_KEY)
-    else:
-        lock = text("UPDATE claim SET id = id WHERE 1 = 0")
-    await session.exec(lock)
+    postgresql = session.bind.dialect.name == "postgresql"
+    await session.exec(_FILING_LOCK_POSTGRESQL if postgresql else _FILING_LOCK_SQLITE)
 
 
 async def open_claims_after(session: AsyncSession, claim_id: int) -> list[Claim]:
     """Open claims newer than ``claim_id``: those other workers created since we last looked."""
-    statement = (
-        select(Claim)
-        .where(col(Claim.status).in_(OPEN_STATUSES), col(Claim.id) > claim_id)
-        .order_by(col(Claim.id))
-    )
-    return list((await session.exec(statement)).all())
+    return list((await session.exec(_OPEN_CLAIMS_AFTER, params={"after": claim_id})).all())
 
 
 async def lock_claim(session: AsyncSession, claim_id: int) -> Claim | None:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._upsert import insert_for
+from storage._upsert import insert_for, insert_ignoring_conflict
 from storage.models import InboundUpdate, InboundUpdateStatus
 from storage.types import utcnow
 
@@ -33,6 +33,20 @@ __all__ = [
     "retry_update_later",
     "take_update",
 ]
+
+
+# Built once: every update runs it (storage._upsert says why).
+_MARK_PROCESSED = (
+    update(InboundUpdate)
+    .where(col(InboundUpdate.update_id).in_(bindparam("ids", expanding=True)))
+    .values(
+        status=bindparam("status"),
+        payload=None,
+        leased_until=None,
+        processed_at=bindparam("at"),
+        answer=bindparam("answer"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -87,13 +101,8 @@ async def take_update(
     """
     now = utcnow()
     update_id = payload["update_id"]
-    statement = (
-        insert_for(session)(InboundUpdate.__table__)
-        .values(_row(payload, now, leased_until=now + lease, attempts=1))
-        .on_conflict_do_nothing(index_elements=["update_id"])
-        .returning(InboundUpdate.__table__.c.update_id)
-    )
-    if (await session.exec(statement)).first() is not None:
+    row = _row(payload, now, leased_until=now + lease, attempts=1)
+    if await insert_ignoring_conflict(session, InboundUpdate, row, ["update_id"]) is not None:
         return LeasedUpdate(update_id, payload, 1)
     taken = (
         await session.exec(
@@ -201,17 +210,13 @@ async def mark_updates_processed(
     ``answer`` is what the webhook response carried, kept for a redelivery."""
     if not update_ids:
         return
-    await session.exec(
-        update(InboundUpdate)
-        .where(col(InboundUpdate.update_id).in_(update_ids))
-        .values(
-            status=InboundUpdateStatus.FAILED if gave_up else InboundUpdateStatus.DONE,
-            payload=None,
-            leased_until=None,
-            processed_at=utcnow(),
-            answer=answer,
-        )
-    )
+    params = {
+        "ids": list(update_ids),
+        "status": InboundUpdateStatus.FAILED if gave_up else InboundUpdateStatus.DONE,
+        "at": utcnow(),
+        "answer": answer,
+    }
+    await session.exec(_MARK_PROCESSED, params=params)
 
 
 async def retry_update_later(session: AsyncSession, update_id: int, *, at: datetime) -> None:

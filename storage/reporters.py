@@ -32,9 +32,14 @@ async def touch_reporter(session: AsyncSession, telegram_user_id: int) -> Report
     return await upsert(
         session,
         Reporter,
-        {"telegram_user_id": telegram_user_id, "first_seen_at": now, "last_seen_at": now},
+        {
+            "telegram_user_id": telegram_user_id,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "blocked_bot": False,
+        },
         ["telegram_user_id"],
-        {"last_seen_at": now, "blocked_bot": False},
+        ["last_seen_at", "blocked_bot"],
     )
 
 

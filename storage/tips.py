@@ -6,12 +6,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage._upsert import insert_new
 from storage.models import Claim, ClaimStatus, Tip
+
+# Statements every forward runs, built once (storage._upsert says why).
+_TIPS_SINCE = (
+    select(func.count())
+    .select_from(Tip)
+    .where(Tip.reporter_id == bindparam("reporter"), Tip.received_at >= bindparam("since"))
+)
+_MARK_REPLY_SENT = (
+    update(Tip).where(col(Tip.id) == bindparam("tip")).values(reply_sent_at=bindparam("at"))
+)
 
 
 async def record_tip(session: AsyncSession, **fields: Any) -> tuple[Tip, bool]:
@@ -47,7 +57,7 @@ async def update_tip(session: AsyncSession, tip: Tip, **fields: Any) -> Tip:
 
 async def mark_reply_sent(session: AsyncSession, tip_id: int, *, at: datetime) -> None:
     """One statement, so the answer is recorded as soon after it went out as can be."""
-    await session.exec(update(Tip).where(col(Tip.id) == tip_id).values(reply_sent_at=at))
+    await session.exec(_MARK_REPLY_SENT, params={"tip": tip_id, "at": at})
 
 
 async def tips_of_claims(
@@ -64,12 +74,7 @@ async def tips_of_claims(
 
 async def count_tips_since(session: AsyncSession, reporter_id: int, since: datetime) -> int:
     """How many tips this reporter sent since then: the basis of the per-sender rate limit."""
-    statement = (
-        select(func.count())
-        .select_from(Tip)
-        .where(Tip.reporter_id == reporter_id, Tip.received_at >= since)
-    )
-    return (await session.exec(statement)).one()
+    return (await session.exec(_TIPS_SINCE, params={"reporter": reporter_id, "since": since})).one()
 
 
 async def text_is_public(session: AsyncSession, claim: Claim, *, senders: int) -> bool:
@@ -94,23 +99,26 @@ async def text_is_public(session: AsyncSession, claim: Claim, *, senders: int) -
     return (await session.exec(select(from_public_channel.exists()))).one()
 
 
-async def _live_claim_of_tip(session: AsyncSession, condition: Any) -> Claim | None:
-    statement = (
+def _live_claim_of_tip(condition: Any) -> Any:
+    return (
         select(Claim)
         .join(Tip, col(Tip.claim_id) == Claim.id)
         .where(condition, Claim.status != ClaimStatus.MERGED)
         .order_by(col(Tip.received_at).desc())
         .limit(1)
     )
-    return (await session.exec(statement)).first()
+
+
+_CLAIM_WITH_SAME_TEXT = _live_claim_of_tip(Tip.content_hash == bindparam("hash"))
+_CLAIM_WITH_SAME_MEDIA = _live_claim_of_tip(Tip.media_file_unique_id == bindparam("file"))
 
 
 async def claim_with_same_text(session: AsyncSession, content_hash: str) -> Claim | None:
     """The live claim an identical (normalised) text was already filed under, if any."""
-    return await _live_claim_of_tip(session, Tip.content_hash == content_hash)
+    return (await session.exec(_CLAIM_WITH_SAME_TEXT, params={"hash": content_hash})).first()
 
 
 async def claim_with_same_media(session: AsyncSession, file_unique_id: str) -> Claim | None:
     """The live claim the very same picture or video (Telegram's file_unique_id) was filed
     under."""
-    return await _live_claim_of_tip(session, Tip.media_file_unique_id == file_unique_id)
+    return (await session.exec(_CLAIM_WITH_SAME_MEDIA, params={"file": file_unique_id})).first()
