@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage._sqlite import connector_for
+
 __all__ = [
     "Database",
     "alembic_config",
@@ -42,7 +44,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
             options.setdefault("poolclass", StaticPool)
-        options.setdefault("connect_args", {"timeout": 30})
+        options.setdefault("async_creator", connector_for(url, timeout=30))
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
