@@ -160,6 +160,12 @@ class MatchingIndexes:
         if newer:
             await self._run(self._apply_claims, newer)
             self._seen_applied(newer)
+        return await self.search_claims_indexed_since(matches, text, language)
+
+    async def search_claims_indexed_since(
+        self, matches: Matches, text: str, language: str | None
+    ) -> Matches:
+        """Search the claims again if any were indexed after ``matches`` was."""
         if self._newest_claim_id == matches.claims_up_to:
             return matches
 

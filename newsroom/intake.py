@@ -270,30 +270,40 @@ async def _file_and_decide(
     Returns the answer and whether the claim already existed. One claim-filing at a time, in
     this process and across workers: two simultaneous forwards of a new rumour make one
     claim, not two (docs/ARCHITECTURE.md).
+
+    The claims this worker indexed since the tip was matched are searched before the
+    database is held, and a claim founded here is indexed before the next filing starts:
+    under a burst the matching thread has a queue, and a transaction waiting on it would hold
+    up every other one on SQLite. Only other workers' new claims are searched inside it.
     """
     language = filing.language
-    async with indexes.filing_lock, db.session() as session:
-        await claims.lock_claim_filing(session)
-        stored = await session.get_one(Tip, filing.tip_id, populate_existing=True)
-        if filing.waiting_for_picture and stored.reply_kind != "reading":
-            raise _FiledMeanwhileError(filing.tip_id)
+    async with indexes.filing_lock:
         matches = filing.matches
         if matches is not None:
-            matches = await indexes.rematch_with_new_claims(session, matches, filing.text, language)
-        claim, joined = await _file_under_claim(
-            session,
-            stored,
-            matches,
-            language,
-            picture_claim_id=filing.picture_claim_id,
-            picture_fact_check_id=filing.picture_fact_check_id,
-            canonical_text=filing.canonical_text,
-        )
-        if joined:
-            claim = await _count_in(session, claim, filing)
-        result = await _answer(session, stored, claim, filing, matches, founded=not joined)
-    if not joined:
-        await indexes.add_claim(claim)
+            matches = await indexes.search_claims_indexed_since(matches, filing.text, language)
+        async with db.session() as session:
+            await claims.lock_claim_filing(session)
+            stored = await session.get_one(Tip, filing.tip_id, populate_existing=True)
+            if filing.waiting_for_picture and stored.reply_kind != "reading":
+                raise _FiledMeanwhileError(filing.tip_id)
+            if matches is not None:
+                matches = await indexes.rematch_with_new_claims(
+                    session, matches, filing.text, language
+                )
+            claim, joined = await _file_under_claim(
+                session,
+                stored,
+                matches,
+                language,
+                picture_claim_id=filing.picture_claim_id,
+                picture_fact_check_id=filing.picture_fact_check_id,
+                canonical_text=filing.canonical_text,
+            )
+            if joined:
+                claim = await _count_in(session, claim, filing)
+            result = await _answer(session, stored, claim, filing, matches, founded=not joined)
+        if not joined:
+            await indexes.add_claim(claim)
     return result, joined
 
 

@@ -202,6 +202,20 @@ async def test_a_claim_indexed_while_a_tip_was_matched_is_searched_before_it_is_
     indexes.close()
 
 
+async def test_this_workers_new_claims_are_searched_without_the_database(
+    database: Database, encoder: Encoder
+) -> None:
+    # Filing searches them before it takes the database's filing lock (see _file_and_decide).
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    stale = await indexes.match(BANKS_DE, "de")
+    created = await receive_tip(database, indexes, _tip(1, BANKS), IntakePolicy())
+    fresh = await indexes.search_claims_indexed_since(stale, BANKS_DE, "de")
+    assert [c.id for c in fresh.claims] == [created.claim_id]
+    assert await indexes.search_claims_indexed_since(fresh, BANKS_DE, "de") is fresh
+    indexes.close()
+
+
 async def test_invisible_and_control_characters_are_not_stored(
     database: Database, encoder: Encoder
 ) -> None:
