@@ -5,7 +5,8 @@ SQLAlchemy makes four such calls per statement: open a cursor, execute, fetch th
 close the cursor. Each hand-over wakes that thread and then the event loop again, and those
 wake-ups cost a worker more CPU than SQLite's own work (docs/BENCHMARKS.md, issue 10). Here a
 statement is executed, its rows fetched and its cursor closed in one call on that thread;
-the cursor the event loop sees only hands over what that call returned.
+the cursor the event loop sees only hands over what that call returned. A streamed result
+(``stream_results``) is fetched whole as well: nothing in the tip line streams from SQLite.
 
 SQLAlchemy's aiosqlite dialect drives the connection (it too reaches into aiosqlite's
 thread and queue), so only the cursor changes; aiosqlite is pinned to the versions this
