@@ -187,32 +187,21 @@ async def test_a_claim_indexed_while_a_tip_was_matched_is_searched_before_it_is_
     database: Database, encoder: Encoder
 ) -> None:
     # The German forward was matched when no claim existed; the English one then founded
-    # its claim in this same worker. Filing the German one must still find that claim.
+    # its claim in this same worker. Filing the German one must still find that claim, and
+    # does so before it takes the database's filing lock (see _file_and_decide).
     indexes = MatchingIndexes(encoder)
     await indexes.refresh(database)
     stale = await indexes.match(BANKS_DE, "de")
     assert stale.claims == []
     created = await receive_tip(database, indexes, _tip(1, BANKS), IntakePolicy())
-    async with database.session() as session:
-        fresh = await indexes.rematch_with_new_claims(session, stale, BANKS_DE, "de")
-    assert [c.id for c in fresh.claims] == [created.claim_id]
-    assert fresh.claims[0].decision == "reply"
-    async with database.session() as session:
-        assert await indexes.rematch_with_new_claims(session, fresh, BANKS_DE, "de") is fresh
-    indexes.close()
-
-
-async def test_this_workers_new_claims_are_searched_without_the_database(
-    database: Database, encoder: Encoder
-) -> None:
-    # Filing searches them before it takes the database's filing lock (see _file_and_decide).
-    indexes = MatchingIndexes(encoder)
-    await indexes.refresh(database)
-    stale = await indexes.match(BANKS_DE, "de")
-    created = await receive_tip(database, indexes, _tip(1, BANKS), IntakePolicy())
     fresh = await indexes.search_claims_indexed_since(stale, BANKS_DE, "de")
     assert [c.id for c in fresh.claims] == [created.claim_id]
+    assert fresh.claims[0].decision == "reply"
     assert await indexes.search_claims_indexed_since(fresh, BANKS_DE, "de") is fresh
+    async with database.session() as session:
+        again = await indexes.rematch_with_new_claims(session, stale, BANKS_DE, "de")
+        assert [c.id for c in again.claims] == [created.claim_id]
+        assert await indexes.rematch_with_new_claims(session, fresh, BANKS_DE, "de") is fresh
     indexes.close()
 
 
