@@ -30,7 +30,9 @@ __all__ = ["connector_for"]
 _Outcome = tuple[Any, int, int | None, list[Any]]
 
 
-def _run(connection: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> _Outcome:
+def _execute_and_fetch(
+    connection: sqlite3.Connection, sql: str, parameters: Any, many: bool
+) -> _Outcome:
     """On the connection's thread: execute, fetch everything, close."""
     cursor = connection.cursor()
     try:
@@ -57,18 +59,20 @@ class _OneTripCursor:
     async def __aenter__(self) -> _OneTripCursor:
         return self
 
-    async def _run(self, sql: str, parameters: Any, *, many: bool) -> _OneTripCursor:
+    async def _trip(self, sql: str, parameters: Any, *, many: bool) -> _OneTripCursor:
         connection = self._connection
-        outcome = await connection._execute(_run, connection._conn, sql, parameters, many)
+        outcome = await connection._execute(
+            _execute_and_fetch, connection._conn, sql, parameters, many
+        )
         self.description, self.rowcount, self.lastrowid, rows = outcome
         self._rows = deque(rows)
         return self
 
     async def execute(self, sql: str, parameters: Any = ()) -> _OneTripCursor:
-        return await self._run(sql, parameters, many=False)
+        return await self._trip(sql, parameters, many=False)
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> _OneTripCursor:
-        return await self._run(sql, parameters, many=True)
+        return await self._trip(sql, parameters, many=True)
 
     async def fetchone(self) -> Any:
         return self._rows.popleft() if self._rows else None
