@@ -19,7 +19,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 M = TypeVar("M", bound=SQLModel)
 
 
-def _dialect_of(session: AsyncSession) -> str:
+def dialect_of(session: AsyncSession) -> str:
+    """The session's database dialect, ``sqlite`` or ``postgresql``."""
     return session.bind.dialect.name if session.bind else "sqlite"
 
 
@@ -29,7 +30,7 @@ def _insert(dialect: str) -> Any:
 
 def insert_for(session: AsyncSession) -> Any:
     """The dialect's ``insert`` (both have ``on_conflict_do_*``)."""
-    return _insert(_dialect_of(session))
+    return _insert(dialect_of(session))
 
 
 @functools.cache
@@ -65,14 +66,14 @@ async def insert_ignoring_conflict(
     conflict_columns: Sequence[str] | None = None,
 ) -> int | None:
     """Insert a row unless a unique constraint already holds one; return its key or None."""
-    statement = _ignoring_conflict(_dialect_of(session), model, tuple(conflict_columns or ()))
+    statement = _ignoring_conflict(dialect_of(session), model, tuple(conflict_columns or ()))
     result = await session.exec(statement, params=values)
     return result.scalar_one_or_none()
 
 
 async def insert_new(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M | None:
     """Insert a row unless a unique constraint already holds one; the new row, or None."""
-    result = await session.exec(_new_row(_dialect_of(session), model), params=values)
+    result = await session.exec(_new_row(dialect_of(session), model), params=values)
     return result.scalar_one_or_none()
 
 
@@ -87,6 +88,6 @@ async def upsert(
     ``updated_columns``, and return it as loaded: one statement instead of an insert, an
     update and a select."""
     statement = _upserted(
-        _dialect_of(session), model, tuple(conflict_columns), tuple(updated_columns)
+        dialect_of(session), model, tuple(conflict_columns), tuple(updated_columns)
     )
     return (await session.exec(statement, params=values)).scalar_one()

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage._upsert import insert_for
 from storage.models import Claim, ClaimAlert, Tip
 
 
@@ -33,8 +33,7 @@ async def unannounced_claims(
 
 async def reserve_alert(session: AsyncSession, claim: Claim, chat_id: int, at: datetime) -> bool:
     """Claim the right to announce this claim; False if another worker already did."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     table = ClaimAlert.__table__
     statement = (
         insert(table)

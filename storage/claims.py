@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, case, exists, func, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage._upsert import dialect_of
 from storage.models import Claim, ClaimStatus, Editor, Tip
 from storage.types import utcnow
 
@@ -143,7 +144,7 @@ async def lock_claim_filing(session: AsyncSession) -> None:
     the database's single write lock now rather than at the first real write, which would be
     after this filing read which claims exist.
     """
-    postgresql = session.bind.dialect.name == "postgresql"
+    postgresql = dialect_of(session) == "postgresql"
     await session.exec(_FILING_LOCK_POSTGRESQL if postgresql else _FILING_LOCK_SQLITE)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage._upsert import dialect_of
 from storage.factchecks import fact_check_content_hash
 from storage.models import (
     Claim,
@@ -202,7 +203,7 @@ class Statistics:
 
 def _day(session: AsyncSession, column: Any) -> Any:
     """The UTC calendar day of a timestamp column, on either dialect."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         return func.date(func.timezone("UTC", column))
     return func.date(column)
 

@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import func, or_, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from matching.normalize import canonical_url
-from storage._upsert import insert_ignoring_conflict
+from storage._upsert import dialect_of, insert_for, insert_ignoring_conflict
 from storage.models import FactCheck, Feed, Rating
 from storage.types import utcnow
 
@@ -142,13 +141,9 @@ async def _stored_by_url(session: AsyncSession, urls: Sequence[str]) -> dict[str
     return found
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind else "sqlite"
-
-
 async def _insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Insert rows, skipping URLs another worker inserted meanwhile; return url -> new id."""
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     table = FactCheck.__table__
     inserted: dict[str, int] = {}
     for start in range(0, len(rows), _CHUNK):
@@ -205,7 +200,7 @@ async def upsert_fact_checks(
         if url not in stored
     ]
     inserted = await _insert_new(session, fresh)
-    if len(inserted) >= _ANALYZE_AFTER and _dialect(session) == "postgresql":
+    if len(inserted) >= _ANALYZE_AFTER and dialect_of(session) == "postgresql":
         # Fresh statistics now, not when autovacuum gets round to it: without them the next
         # import's URL lookups are planned as sequential scans (4x slower at 10,000 rows).
         await session.exec(text("ANALYZE fact_check"))

@@ -18,7 +18,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._upsert import insert_for, insert_ignoring_conflict
+from storage._upsert import dialect_of, insert_for, insert_ignoring_conflict
 from storage.models import InboundUpdate, InboundUpdateStatus
 from storage.types import utcnow
 
@@ -159,7 +159,7 @@ async def lease_pending_updates(
         due = and_(due, col(InboundUpdate.received_at) < received_before)
     chosen = select(InboundUpdate.update_id).where(due).order_by(InboundUpdate.update_id)
     chosen = chosen.limit(limit)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
     statement = (
         update(InboundUpdate)

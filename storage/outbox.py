@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._upsert import insert_ignoring_conflict
+from storage._upsert import dialect_of, insert_ignoring_conflict
 from storage.models import OutboxMessage, OutboxStatus
 from storage.types import utcnow
 
@@ -59,7 +59,7 @@ async def due_messages(
         .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
         .limit(limit)
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     return list((await session.exec(statement)).all())
 
@@ -120,7 +120,7 @@ async def claim_due_messages(
         .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
         .limit(limit)
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         due = due.with_for_update(skip_locked=True)
     claimed = await session.exec(
         update(OutboxMessage)
