@@ -58,6 +58,7 @@ async def open_newsroom(
     db = Database(settings.database_url)
     indexes = MatchingIndexes(
         load_encoder(),
+        own_process=settings.matching_process,
         fact_check_thresholds=Thresholds(
             reply=_or(settings.match_reply_threshold, FACT_CHECK_THRESHOLDS.reply),
             ask=_or(settings.match_ask_threshold, FACT_CHECK_THRESHOLDS.ask),

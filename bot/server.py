@@ -40,10 +40,8 @@ async def prometheus_metrics(request: web.Request) -> web.Response:
     meter = request.app[METRICS]
     async with newsroom.db.session() as session:
         counts = await collect_stats(session)
-    meter.set_stored_counts(
-        counts,
-        {"fact_checks": len(newsroom.indexes.fact_checks), "claims": len(newsroom.indexes.claims)},
-    )
+    fact_checks, claims = await newsroom.indexes.sizes()
+    meter.set_stored_counts(counts, {"fact_checks": fact_checks, "claims": claims})
     return web.Response(body=meter.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # int8 keeps sentence vectors in a quarter of the memory, with the same matches on the
     # CheckThat! dev set (docs/MATCHING.md, "Scale").
     vector_dtype: Literal["float32", "int8"] = "int8"
+    # The indexes in a process of their own: matching gets a core instead of sharing the
+    # event loop's (docs/ARCHITECTURE.md); off, they are held on a thread of this process.
+    matching_process: bool = True
 
     @field_validator("editor_telegram_ids", "feeds", mode="before")
     @classmethod

@@ -2,21 +2,22 @@
 
 The database stays the source of truth: every worker builds its own indexes at start-up from
 stored vectors (encoding only rows that lack one, and saving those vectors back) and then
-follows changes by polling ``updated_at``. All index work runs on one dedicated thread, so
-the event loop never waits on numpy and the indexes are never read while they are written.
+follows changes by polling ``updated_at``. All index work runs in one place, one operation at
+a time: a dedicated thread, or a process of its own in `tipline run` (where matching then has a
+core of its own), so the event loop never waits on numpy and the indexes are never read while
+they are written.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import functools
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import multiprocessing
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,10 +28,10 @@ from matching import (
     Candidate,
     Document,
     Encoder,
-    Matcher,
     Thresholds,
     document_text,
 )
+from matching.holder import IndexHolder, Matches, call_holder, start_holder
 from storage import claims
 from storage.claims import OPEN_STATUSES
 from storage.db import Database
@@ -39,8 +40,6 @@ from storage.types import utcnow
 from storage.vectors import changes_since, rows_with_ids, save_vectors
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 _LATE_COMMIT_MARGIN = timedelta(seconds=30)
 
@@ -75,21 +74,14 @@ def claim_document(claim: Claim, dim: int) -> Document:
     )
 
 
-@dataclass(frozen=True)
-class Matches:
-    """What the indexes say about one tip."""
-
-    claims: list[Candidate]
-    fact_checks: list[Candidate]
-    vector: np.ndarray
-    encoder_name: str
-    # The newest claim the claim index held when it was searched: a claim indexed after that
-    # is searched again before the tip is filed (``rematch_with_new_claims``).
-    claims_up_to: int = 0
-
-
 class MatchingIndexes:
-    """The fact-check index and the open-claim index of this process."""
+    """The fact-check index and the open-claim index of this worker, behind async calls.
+
+    The indexes are held on one dedicated thread (the default, and what tests use) or, with
+    ``own_process``, in a process of their own, where matching has a core to itself instead
+    of sharing the event loop's interpreter lock; the encoder is then loaded there, by name.
+    Either way the operations run there one at a time, in the order they were asked for.
+    """
 
     def __init__(
         self,
@@ -98,52 +90,80 @@ class MatchingIndexes:
         fact_check_thresholds: Thresholds = FACT_CHECK_THRESHOLDS,
         claim_thresholds: Thresholds = CLAIM_THRESHOLDS,
         vector_dtype: type = np.float32,
+        own_process: bool = False,
     ) -> None:
-        self.encoder = encoder
-        self.fact_checks = Matcher(encoder, fact_check_thresholds, dtype=vector_dtype)
-        self.claims = Matcher(encoder, claim_thresholds, dtype=vector_dtype)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matching")
+        self.encoder_name, self.dim = encoder.name, encoder.dim
+        self._holder_args = (fact_check_thresholds, claim_thresholds, vector_dtype)
+        # On the thread, the holder is here to be read (tests adjust its thresholds).
+        self.holder = None if own_process else IndexHolder(encoder, *self._holder_args)
+        self._executor = self._start_executor()
         self._fact_check_cursor: tuple[datetime, int] | None = None
         self._claim_cursor: tuple[datetime, int] | None = None
         # Per table: the rows applied whose updated_at the next refresh may read again.
         self._applied: dict[str, dict[int, datetime]] = {}
         self.loaded = False
         self.filing_lock = asyncio.Lock()
+        # The newest claim id sent to the holder: at least the newest it has indexed.
         self._newest_claim_id = 0
-        # Forwards repeat word for word: encode each text once (4,096 vectors are 8 MB).
-        self._embed_query = functools.lru_cache(maxsize=4096)(self._embed_read_only)
+        self._db: Database | None = None
+        self._reloaded: asyncio.Future[None] | None = None
 
-    def _embed_read_only(self, text: str) -> np.ndarray:
-        vector = self.fact_checks.embed_query(text)
-        vector.flags.writeable = False  # shared by every tip with this text
-        return vector
+    def _start_executor(self) -> Executor:
+        if self.holder is not None:
+            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="matching")
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_holder,
+            initargs=(self.encoder_name, *self._holder_args),
+        )
 
-    async def _run(self, function: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+    async def _run(self, operation: str, *args: object) -> Any:
+        """Run one holder operation; if the matching process died, restart and reload it
+        (from the database) first, so that no tip is matched against a half-empty index."""
+        executor = self._executor
+        try:
+            return await self._submit(executor, operation, *args)
+        except BrokenProcessPool:
+            if executor is self._executor:  # the first to notice restarts it
+                log.error("the matching process died; restarting it and reloading the indexes")
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._start_executor()
+                self._reloaded = asyncio.ensure_future(self._reload())
+            if self._reloaded is not None:
+                await asyncio.shield(self._reloaded)
+            return await self._submit(self._executor, operation, *args)
+
+    async def _submit(self, executor: Executor, operation: str, *args: object) -> Any:
+        loop = asyncio.get_running_loop()
+        if self.holder is not None:
+            return await loop.run_in_executor(executor, getattr(self.holder, operation), *args)
+        return await loop.run_in_executor(executor, call_holder, operation, *args)
+
+    async def _reload(self) -> None:
+        self._fact_check_cursor = self._claim_cursor = None
+        self._applied.clear()
+        self._newest_claim_id = 0
+        if self._db is not None:
+            await self.refresh(self._db)
 
     async def warm_up(self) -> None:
         """Load the encoder's model now rather than on the first tip."""
-        await self._run(self.encoder.encode, ["Loading the sentence encoder."])
+        await self._run("warm_up")
+
+    async def sizes(self) -> tuple[int, int]:
+        """How many fact-checks and open claims are indexed."""
+        return await self._run("sizes")
 
     async def match(self, text: str, language: str | None, *, top_k: int = 5) -> Matches:
         """Encode a tip once and look it up in both indexes."""
-        return await self._run(self._match, text, language, top_k)
-
-    def _match(self, text: str, language: str | None, top_k: int) -> Matches:
-        vector = self._embed_query(text)
-        return Matches(
-            claims=self.claims.search(text, lang=language, vector=vector, top_k=top_k),
-            fact_checks=self.fact_checks.search(text, lang=language, vector=vector, top_k=top_k),
-            vector=vector,
-            encoder_name=self.encoder.name,
-            claims_up_to=self._newest_claim_id,
-        )
+        return await self._run("match", text, language, top_k)
 
     async def add_claim(self, claim: Claim) -> None:
         """Index a claim this worker just created (other workers pick it up on refresh)."""
         if claim.status not in OPEN_STATUSES:
             return
-        await self._run(self._apply_claims, [claim])
+        await self._apply_claims([claim])
         self._seen_applied([claim])
 
     async def rematch_with_new_claims(
@@ -158,7 +178,7 @@ class MatchingIndexes:
         """
         newer = await claims.open_claims_after(session, self._newest_claim_id)
         if newer:
-            await self._run(self._apply_claims, newer)
+            await self._apply_claims(newer)
             self._seen_applied(newer)
         return await self.search_claims_indexed_since(matches, text, language)
 
@@ -168,42 +188,30 @@ class MatchingIndexes:
         """Search the claims again if any were indexed after ``matches`` was."""
         if self._newest_claim_id == matches.claims_up_to:
             return matches
-
-        def search() -> Matches:
-            found = self.claims.search(text, lang=language, vector=matches.vector, top_k=5)
-            return dataclasses.replace(matches, claims=found, claims_up_to=self._newest_claim_id)
-
-        return await self._run(search)
+        return await self._run("search_claims_again", matches, text, language)
 
     async def remove_claim(self, claim_id: int) -> None:
-        await self._run(self.claims.remove, claim_id)
+        await self._run("remove_claim", claim_id)
 
     async def add_fact_checks(self, fact_checks: Sequence[FactCheck]) -> None:
-        documents = [fact_check_document(f, self.encoder.dim) for f in fact_checks]
-        await self._run(self.fact_checks.add, documents)
+        await self._run("add_fact_checks", [fact_check_document(f, self.dim) for f in fact_checks])
 
     async def search_fact_checks(self, text: str, *, top_k: int = 10) -> list[Candidate]:
-        return await self._run(lambda: self.fact_checks.search(text, top_k=top_k))
+        return await self._run("search_fact_checks", text, top_k)
 
     async def search_claims_for(self, fact_check: FactCheck, *, top_k: int = 20) -> list[Candidate]:
         """Open claims a fact-check answers with certainty (its auto-reply threshold)."""
-
         # Its stored vector, when it has one of this encoder: no re-encoding per fact-check.
-        vector = fact_check_document(fact_check, self.encoder.dim).vector
-
-        def search() -> list[Candidate]:
-            candidates = self.claims.search(
-                fact_check.claim_reviewed, lang=fact_check.language, vector=vector, top_k=top_k
-            )
-            reply = self.fact_checks.thresholds.reply
-            return [candidate for candidate in candidates if candidate.score >= reply]
-
-        return await self._run(search)
+        document = fact_check_document(fact_check, self.dim)
+        return await self._run(
+            "claims_answered_by", document.text, document.lang, document.vector, top_k
+        )
 
     async def refresh(self, db: Database) -> None:
         """Bring both indexes up to date with the database (all rows on the first call)."""
+        self._db = db  # to reload from, should the matching process die
         self._fact_check_cursor = await self._follow(
-            db, FactCheck, self._fact_check_cursor, self._apply_fact_checks
+            db, FactCheck, self._fact_check_cursor, self.add_fact_checks
         )
         self._claim_cursor = await self._follow(db, Claim, self._claim_cursor, self._apply_claims)
         self.loaded = True
@@ -213,7 +221,7 @@ class MatchingIndexes:
         db: Database,
         model: type[FactCheck] | type[Claim],
         cursor: tuple[datetime, int] | None,
-        apply: Callable[[list[Any]], None],
+        apply: Callable[[list[Any]], Awaitable[None]],
     ) -> tuple[datetime, int] | None:
         """Read every page of changed rows, vectorise what lacks vectors, apply to the index.
 
@@ -234,7 +242,7 @@ class MatchingIndexes:
                 break
             if fresh:
                 await self._store_missing_vectors(db, model, fresh, as_document)
-                await self._run(apply, fresh)
+                await apply(fresh)
                 applied.update((row.id or 0, row.updated_at) for row in fresh)
                 changed += len(fresh)
             cursor = changes[-1]
@@ -252,17 +260,11 @@ class MatchingIndexes:
         applied = self._applied.setdefault(Claim.__tablename__, {})
         applied.update((row.id or 0, row.updated_at) for row in rows)
 
-    def _apply_fact_checks(self, rows: list[FactCheck]) -> None:
-        self.fact_checks.add([fact_check_document(row, self.encoder.dim) for row in rows])
-
-    def _apply_claims(self, rows: list[Claim]) -> None:
+    async def _apply_claims(self, rows: Sequence[Claim]) -> None:
         self._newest_claim_id = max([self._newest_claim_id, *(c.id or 0 for c in rows)])
-        for claim in rows:
-            if claim.status not in OPEN_STATUSES:
-                self.claims.remove(claim.id)
-        self.claims.add(
-            [claim_document(c, self.encoder.dim) for c in rows if c.status in OPEN_STATUSES]
-        )
+        open_claims = [claim_document(c, self.dim) for c in rows if c.status in OPEN_STATUSES]
+        closed = [c.id or 0 for c in rows if c.status not in OPEN_STATUSES]
+        await self._run("apply_claims", open_claims, closed)
 
     async def _store_missing_vectors(
         self,
@@ -272,19 +274,19 @@ class MatchingIndexes:
         as_document: Callable[..., Document],
     ) -> None:
         """Encode rows that have no vector of this encoder yet, and save the vectors."""
-        missing = [row for row in rows if row.embedding_model != self.encoder.name]
+        missing = [row for row in rows if row.embedding_model != self.encoder_name]
         if model is Claim:
             missing = [row for row in missing if row.status in OPEN_STATUSES]
         if not missing:
             return
-        texts = [document_text(as_document(row, self.encoder.dim)) for row in missing]
-        vectors = await self._run(self.encoder.encode, texts)
+        texts = [document_text(as_document(row, self.dim)) for row in missing]
+        vectors = await self._run("encode", texts)
         for row, vector in zip(missing, vectors, strict=True):
-            row.embedding, row.embedding_model = vector_to_bytes(vector), self.encoder.name
+            row.embedding, row.embedding_model = vector_to_bytes(vector), self.encoder_name
         async with db.session() as session:
             await save_vectors(
-                session, model, [(row.id, row.embedding) for row in missing], self.encoder.name
+                session, model, [(row.id, row.embedding) for row in missing], self.encoder_name
             )
 
     def close(self) -> None:
-        self._thread.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)

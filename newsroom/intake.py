@@ -25,9 +25,10 @@ from matching import (
     strip_invisible,
     tokenize,
 )
+from matching.holder import Matches
 from matching.images import PictureHash, nearest_copy
 from newsroom.desk import Actor, ClaimNotFoundError, lock_claims_for_merge, merge_locked_claims
-from newsroom.indexes import Matches, MatchingIndexes, vector_to_bytes
+from newsroom.indexes import MatchingIndexes, vector_to_bytes
 from storage import claims, pictures, subscriptions, tips
 from storage.claims import OPEN_STATUSES
 from storage.db import Database

@@ -37,7 +37,10 @@ async def suggest_answers(newsroom: Newsroom, fact_check_ids: Sequence[int]) -> 
     The claim is not answered here: an editor confirms the suggestion, and answering it
     notifies its senders. A claim keeps the best-scoring suggestion it ever got.
     """
-    if not fact_check_ids or len(newsroom.indexes.claims) == 0:
+    if not fact_check_ids:
+        return 0
+    _, open_claims = await newsroom.indexes.sizes()
+    if not open_claims:
         return 0
     async with newsroom.db.session() as session:
         fact_checks = await get_fact_checks(session, fact_check_ids)

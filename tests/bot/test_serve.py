@@ -74,10 +74,10 @@ async def test_webhook_mode_registers_records_answers_once_and_stops_cleanly(
         webhook_max_connections=12,
     )
     encoded: list[list[str]] = []
-    encode = newsroom.indexes.encoder.encode
-    newsroom.indexes.encoder = SimpleNamespace(  # counts what reaches the encoder
-        name=newsroom.indexes.encoder.name,
-        dim=newsroom.indexes.encoder.dim,
+    encode = newsroom.indexes.holder.encoder.encode
+    newsroom.indexes.holder.encoder = SimpleNamespace(  # counts what reaches the encoder
+        name=newsroom.indexes.holder.encoder.name,
+        dim=newsroom.indexes.holder.encoder.dim,
         encode=lambda texts: encoded.append(list(texts)) or encode(texts),
     )
     stop = asyncio.Event()

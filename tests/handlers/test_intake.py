@@ -151,7 +151,7 @@ async def test_unmatched_rumour_is_queued_and_the_sender_told_in_their_language(
 @both_deliveries
 async def test_grey_zone_buttons_work_both_ways(tipline: TipLine) -> None:
     # A wide grey zone, so that a rewording lands in it whatever the calibrated thresholds are.
-    tipline.newsroom.indexes.fact_checks.thresholds = Thresholds(reply=1.01, ask=0.2)
+    tipline.newsroom.indexes.holder.fact_checks.thresholds = Thresholds(reply=1.01, ask=0.2)
     await tipline.add_fact_checks(rutte_fact_check())
     emu = tipline.emulator
     answers = {}
@@ -174,7 +174,7 @@ async def test_grey_zone_buttons_work_both_ways(tipline: TipLine) -> None:
 
 @both_deliveries
 async def test_a_stranger_cannot_answer_someone_elses_question(tipline: TipLine) -> None:
-    tipline.newsroom.indexes.fact_checks.thresholds = Thresholds(reply=1.01, ask=0.2)
+    tipline.newsroom.indexes.holder.fact_checks.thresholds = Thresholds(reply=1.01, ask=0.2)
     await tipline.add_fact_checks(rutte_fact_check())
     emu = tipline.emulator
     [question] = await tipline.send(emu.private_message(451, RUMOUR_EN))
@@ -254,7 +254,7 @@ async def test_injection_in_tips_and_fact_checks_never_alters_the_reply(tipline:
 async def test_injection_in_a_claim_shown_to_another_sender_never_alters_the_question(
     tipline: TipLine,
 ) -> None:
-    tipline.newsroom.indexes.claims.thresholds = Thresholds(reply=1.01, ask=0.0)
+    tipline.newsroom.indexes.holder.claims.thresholds = Thresholds(reply=1.01, ask=0.0)
     emu = tipline.emulator
     for user_id in (711, 712, 713):
         await tipline.send(emu.private_message(user_id, HOSTILE))

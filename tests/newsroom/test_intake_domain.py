@@ -98,7 +98,7 @@ async def test_a_restarted_worker_loads_stored_vectors_without_re_encoding(
     counting = CountingEncoder(encoder)
     restarted = MatchingIndexes(counting)  # type: ignore[arg-type]
     await restarted.refresh(database)
-    assert len(restarted.claims) == 1
+    assert (await restarted.sizes())[1] == 1
     assert counting.encoded == []
     restarted.close()
 
@@ -247,7 +247,7 @@ async def test_a_refresh_indexes_an_import_once_and_then_only_what_changed(
         await import_records(database, [changed], source="test")
         await indexes.refresh(database)
         assert updated()[-1] == "fact_check index: 1 rows updated"
-    assert len(indexes.fact_checks) == 30
+    assert await indexes.sizes() == (30, 0)
     indexes.close()
 
 

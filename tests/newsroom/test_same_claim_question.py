@@ -244,7 +244,7 @@ async def test_a_tip_near_a_claim_merged_meanwhile_joins_the_claim_it_went_into(
 async def test_a_tip_that_joins_a_claim_is_never_asked_about_another(
     database: Database, indexes: MatchingIndexes
 ) -> None:
-    indexes.claims.thresholds = Thresholds(reply=0.80, ask=0.0)  # every other claim is near
+    indexes.holder.claims.thresholds = Thresholds(reply=0.80, ask=0.0)  # every other claim is near
     for user_id in (10, 11, 12):
         await _send(database, indexes, user_id, "All Sparkasse branches close on Monday!")
     rumour = await _rumour_sent_by(database, indexes, 3)
