@@ -16,6 +16,12 @@ rides on the webhook's 200 and the driver makes that call, as Telegram does. The
 to a bare PTB echo bot (bench/echo_bot.py) on the same emulator: the ceiling for this machine
 (it answers with a sendMessage of its own, as PTB bots do).
 
+The worker holds its indexes in a matching process, as `tipline run` does by default
+(``--matching thread`` keeps them on a thread, as ``TIPLINE_MATCHING_PROCESS=false``). CPU and
+memory are summed over the worker and the processes under it; "peak RSS" is the sum of each
+one's peak, which counts the pages they share once per process, and "PSS" is the sum at the
+end of the run with shared pages split between them.
+
     .venv/bin/python bench/throughput.py                       # the full matrix (~1 h)
     .venv/bin/python bench/throughput.py --sizes 1000 --databases sqlite --modes webhook
 
@@ -306,20 +312,54 @@ class BotProcess:
                 await asyncio.sleep(0.1)
         raise TimeoutError(f"not healthy; see {self.log}")
 
-    def memory_mb(self) -> tuple[float, float]:
-        """(peak RSS, current RSS) in MB, from /proc."""
+    def _processes(self) -> list[int]:
+        """The worker and every process under it (the matching process among them)."""
         assert self.process is not None
-        fields = {}
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields[key] = value
-        return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
+        parents: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        found, queue = [], [self.process.pid]
+        while queue:
+            pid = queue.pop()
+            found.append(pid)
+            queue.extend(parents.get(pid, []))
+        return found
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(peak RSS, current RSS) in MB, from /proc, summed over the worker's processes.
+
+        The sum of peaks is at least the peak of the sum, and pages shared between the
+        processes (the interpreter, numpy) count once per process: an upper bound.
+        """
+        peak = current = 0.0
+        for pid in self._processes():
+            fields = {}
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                fields[key] = value
+            peak += int(fields["VmHWM"].split()[0]) / 1024
+            current += int(fields["VmRSS"].split()[0]) / 1024
+        return peak, current
+
+    def proportional_mb(self) -> float:
+        """PSS now, summed over the worker's processes: each shared page split between the
+        processes that map it, so the sum is what they cost the machine together."""
+        total = 0
+        for pid in self._processes():
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        return total / 1024
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time used so far, from /proc (load-independent cost)."""
-        assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User plus system CPU time used so far by the worker's processes, from /proc."""
+        total = 0
+        for pid in self._processes():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -330,7 +370,9 @@ class BotProcess:
                 self.process.kill()
 
 
-def tipline_process(emulator: BotAPIEmulator, url: str, mode: str, workdir: Path) -> BotProcess:
+def tipline_process(
+    emulator: BotAPIEmulator, url: str, mode: str, workdir: Path, *, matching: str
+) -> BotProcess:
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")},
@@ -343,6 +385,7 @@ def tipline_process(emulator: BotAPIEmulator, url: str, mode: str, workdir: Path
         "TIPLINE_PORT": str(port),
         "TIPLINE_LOG_LEVEL": "WARNING",
         "TIPLINE_SECRET_KEY": "b" * 64,
+        "TIPLINE_MATCHING_PROCESS": str(matching == "process").lower(),
     }
     command = [sys.executable, "-m", "bot", "run"]
     return BotProcess(command, env, port, workdir / f"tipline-{mode}-{port}.log")
@@ -479,6 +522,7 @@ def _start_profiler(
         "--rate",
         "250",
         "--threads",
+        "--subprocesses",  # the matching process too
         "--nonblocking",
         "--format",
         "raw",
@@ -506,7 +550,7 @@ async def measure(
     await emulator.start()
     url = await databases.fresh(engine, size) if engine and size is not None else None
     process = (
-        tipline_process(emulator, url, mode, workdir)
+        tipline_process(emulator, url, mode, workdir, matching=args.matching)
         if url
         else echo_process(emulator, mode, workdir)
     )
@@ -517,6 +561,7 @@ async def measure(
         "fact_checks": size,
         "load_before": _load_average(),
         "just_imported": args.just_imported,
+        "matching": args.matching if bot == "tipline" else None,
     }
     try:
         process.start()
@@ -540,6 +585,7 @@ async def measure(
         record["loaded"] = loaded.summary()
         record["loaded"]["cpu_ms_per_update"] = round(cpu_used * 1000 / args.updates, 1)
         record["peak_rss_mb"], record["rss_mb"] = (round(v) for v in process.memory_mb())
+        record["pss_mb"] = round(process.proportional_mb())
         record["mix"] = dict(driver.mix.counts)
         record["load_after"] = _load_average()
     finally:
@@ -558,7 +604,7 @@ def _table(records: list[dict[str, Any]]) -> str:
     ceilings = {r["mode"]: r["loaded"]["updates_per_s"] for r in records if r["bot"] == "echo"}
     lines = [
         "| Bot | Mode | DB | Fact-checks | Updates/s | vs echo | CPU ms/update "
-        "| p50 / p95 / p99 ms (loaded) | p50 / p99 ms (idle) | Peak RSS MB | Load avg |",
+        "| p50 / p95 / p99 ms (loaded) | p50 / p99 ms (idle) | Peak RSS / PSS MB | Load avg |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
@@ -570,7 +616,7 @@ def _table(records: list[dict[str, Any]]) -> str:
             f"{r['fact_checks'] if r['fact_checks'] is not None else '-'} | "
             f"{loaded['updates_per_s']} | {ratio} | {loaded.get('cpu_ms_per_update', '')} | "
             f"{loaded['p50_ms']} / {loaded['p95_ms']} / {loaded['p99_ms']} | "
-            f"{idle['p50_ms']} / {idle['p99_ms']} | {r['peak_rss_mb']} | "
+            f"{idle['p50_ms']} / {idle['p99_ms']} | {r['peak_rss_mb']} / {r['pss_mb']} | "
             f"{r['load_before']} → {r['load_after']} |"
         )
     return "\n".join(lines)
@@ -610,6 +656,12 @@ def main() -> None:
         "--just-imported",
         action="store_true",
         help="every fact-check has the same updated_at, as right after one big import",
+    )
+    parser.add_argument(
+        "--matching",
+        choices=["process", "thread"],
+        default="process",
+        help="where the worker holds its indexes (TIPLINE_MATCHING_PROCESS)",
     )
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--idle-updates", type=int, default=100)
