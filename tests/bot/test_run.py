@@ -32,6 +32,27 @@ def _wait_for_health(url: str, process: subprocess.Popen[str], timeout: float = 
     raise AssertionError(f"{url} never answered")
 
 
+def _children(pid: int) -> list[tuple[int, str]]:
+    """The processes directly under ``pid``, with their command lines."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if parent == pid:
+            found.append((int(stat.parent.name), command))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_run_without_a_token_starts_the_sandbox_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
@@ -48,11 +69,16 @@ def test_run_without_a_token_starts_the_sandbox_and_stops_on_ctrl_c(tmp_path: Pa
         _wait_for_health(f"http://127.0.0.1:{port}/healthz", process)
         with urllib.request.urlopen(f"http://127.0.0.1:{port + 1}/sandbox/", timeout=5) as page:
             assert page.status == 200
+        [matching] = [pid for pid, command in _children(process.pid) if "spawn_main" in command]
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
+    deadline = time.monotonic() + 10
+    while _running(matching) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(matching)  # the matching process stops with the worker
     assert process.returncode == 0, stderr
     assert "TIPLINE_BOT_TOKEN is not set" in stderr
     assert "sandbox" in stdout.lower()
