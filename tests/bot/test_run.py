@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from processes import ended_within
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -46,13 +48,6 @@ def _children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_run_without_a_token_starts_the_sandbox_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
@@ -75,10 +70,7 @@ def test_run_without_a_token_starts_the_sandbox_and_stops_on_ctrl_c(tmp_path: Pa
     finally:
         if process.poll() is None:
             process.kill()
-    deadline = time.monotonic() + 10
-    while _running(matching) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _running(matching)  # the matching process stops with the worker
+    assert ended_within(matching, 10)  # the matching process stops with the worker
     assert process.returncode == 0, stderr
     assert "TIPLINE_BOT_TOKEN is not set" in stderr
     assert "sandbox" in stdout.lower()

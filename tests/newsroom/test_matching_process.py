@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import ended_within
 
 from matching import Encoder
 from newsroom.factchecks import FactCheckRecord, import_records
@@ -141,14 +142,6 @@ asyncio.run(main())
 """
 
 
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
 async def test_the_matching_process_exits_when_its_worker_is_killed(tmp_path: Path) -> None:
     pid_file = tmp_path / "matching.pid"
     worker = await asyncio.create_subprocess_exec(
@@ -156,10 +149,6 @@ async def test_the_matching_process_exits_when_its_worker_is_killed(tmp_path: Pa
     )
     assert await asyncio.wait_for(worker.wait(), timeout=60) == -signal.SIGKILL
     orphan = int(pid_file.read_text())
-    for _ in range(100):
-        if not _running(orphan):
-            break
-        await asyncio.sleep(0.1)
-    else:
+    if not ended_within(orphan, 10):
         os.kill(orphan, signal.SIGKILL)
         raise AssertionError(f"the matching process {orphan} outlived its worker")
