@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._sqlite import connector_for
+from storage._sqlite import connector_for, on_the_loop
 
 __all__ = [
     "Database",
@@ -35,7 +35,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
 
@@ -44,7 +43,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
             options.setdefault("poolclass", StaticPool)
-        options.setdefault("async_creator", connector_for(url, timeout=30))
+        options.setdefault("async_creator", connector_for(url))
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -97,7 +96,9 @@ class Database:
     a burst most of a tip's time went into those sleeps. Queued on an asyncio lock instead,
     transactions follow each other at once. A session opened inside another by the same task
     does not queue (it would wait for itself). An ``urgent`` session goes before the queue:
-    recording that an answer went out must not wait behind a burst (docs/ARCHITECTURE.md).
+    recording that an answer went out must not wait behind a burst. A ``quick`` one runs its
+    statements on the event loop rather than on SQLite's thread (storage/_sqlite.py): for the
+    few short statements of each forward, not for reading pages of rows (docs/ARCHITECTURE.md).
     """
 
     def __init__(self, url: str, **engine_options: Any) -> None:
@@ -113,21 +114,28 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+    async def session(
+        self, *, urgent: bool = False, quick: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on any error."""
         turns = self._one_at_a_time
-        if turns is None or _in_sqlite_session.get():
+        if turns is None:
             async with self._sessions() as session, session.begin():
                 yield session
             return
-        await turns.acquire(urgent=urgent)
+        nested = _in_sqlite_session.get()
+        if not nested:
+            await turns.acquire(urgent=urgent)
         inside = _in_sqlite_session.set(True)
+        here = on_the_loop.set(quick)
         try:
             async with self._sessions() as session, session.begin():
                 yield session
         finally:
+            on_the_loop.reset(here)
             _in_sqlite_session.reset(inside)
-            turns.release()
+            if not nested:
+                turns.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
