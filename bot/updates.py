@@ -32,19 +32,22 @@ from telegram import Update
 from telegram.error import NetworkError, RetryAfter
 from telegram.ext import Application
 
+from bot.batching import Batched
 from handlers.common import WebhookResponse, webhook_response
 from storage.db import Database
 from storage.inbox import (
+    Answered,
     LeasedUpdate,
     Redelivered,
     lease_pending_updates,
+    mark_updates_answered,
     mark_updates_processed,
     record_updates,
     renew_leases,
     retry_update_later,
-    take_update,
+    take_updates,
 )
-from storage.tips import mark_reply_sent
+from storage.tips import mark_replies_sent
 from storage.types import utcnow
 
 __all__ = [
@@ -131,10 +134,13 @@ class UpdatePipeline:
         self._chat_locks: dict[int | None, asyncio.Lock] = {}
         # Updates handled but not yet marked processed, by whether they were given up on.
         self._finished: dict[bool, list[int]] = {False: [], True: []}
+        # Webhook deliveries arriving together are taken, and marked answered, together.
+        self._take = Batched(self._take_deliveries)
+        self._mark_answered = Batched(self._mark_deliveries_answered)
 
     async def record(self, payloads: Sequence[dict[str, Any]]) -> int:
         """Commit updates to the inbox returns how many are new."""
-        async with self.db.session() as session:
+        async with self.db.session(quick=True) as session:
             new = await record_updates(session, payloads)
         self._wake.set()
         return new
@@ -156,8 +162,7 @@ class UpdatePipeline:
             # The update is taken only in its turn: one waiting here holds no lease, so a kill
             # strands none but those being handled.
             async with self._delivery_slots:
-                async with self.db.session() as session:
-                    taken = await take_update(session, payload, lease=self.lease)
+                taken = await self._take(payload)
                 if isinstance(taken, Redelivered):
                     return taken.answer
                 if taken is None:
@@ -166,16 +171,27 @@ class UpdatePipeline:
                 handled = await self._process(taken, response)
             if not handled:
                 raise UpdateBusyError("transient failure")
-            async with self.db.session(urgent=True) as session:
-                gave_up = taken.attempts > MAX_ATTEMPTS
-                await mark_updates_processed(
-                    session, [taken.update_id], gave_up=gave_up, answer=response.call
-                )
-                if response.tip_id is not None:
-                    await mark_reply_sent(session, response.tip_id, at=utcnow())
+            gave_up = taken.attempts > MAX_ATTEMPTS
+            await self._mark_answered((Answered(taken.update_id, gave_up, response.call), response))
             return response.call
         finally:
             self._answering.discard(task)
+
+    async def _take_deliveries(
+        self, payloads: list[dict[str, Any]]
+    ) -> list[LeasedUpdate | Redelivered | None]:
+        async with self.db.session(quick=True) as session:
+            return await take_updates(session, payloads, lease=self.lease)
+
+    async def _mark_deliveries_answered(
+        self, answers: list[tuple[Answered, WebhookResponse]]
+    ) -> list[None]:
+        """Updates and the tips they answered, recorded as answered before the 200s go."""
+        async with self.db.session(urgent=True, quick=True) as session:
+            await mark_updates_answered(session, [answered for answered, _ in answers])
+            tips = [response.tip_id for _, response in answers if response.tip_id is not None]
+            await mark_replies_sent(session, tips, at=utcnow())
+        return [None] * len(answers)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process recorded updates until ``stop``; then let the ones in flight finish."""
@@ -200,7 +216,7 @@ class UpdatePipeline:
             leased: list[LeasedUpdate] = []
             if free > 0:
                 try:
-                    async with self.db.session() as session:
+                    async with self.db.session(quick=True) as session:
                         await self._mark_finished(session)
                         leased = await lease_pending_updates(
                             session,

@@ -18,20 +18,23 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._upsert import dialect_of, insert_for, insert_ignoring_conflict
+from storage._upsert import dialect_of, insert_for
 from storage.models import InboundUpdate, InboundUpdateStatus
 from storage.types import utcnow
 
 __all__ = [
+    "Answered",
     "LeasedUpdate",
     "Redelivered",
     "forget_processed_updates",
     "lease_pending_updates",
+    "mark_updates_answered",
     "mark_updates_processed",
     "record_updates",
     "renew_leases",
     "retry_update_later",
     "take_update",
+    "take_updates",
 ]
 
 
@@ -39,6 +42,19 @@ __all__ = [
 _MARK_PROCESSED = (
     update(InboundUpdate)
     .where(col(InboundUpdate.update_id).in_(bindparam("ids", expanding=True)))
+    .values(
+        status=bindparam("status"),
+        payload=None,
+        leased_until=None,
+        processed_at=bindparam("at"),
+        answer=bindparam("answer"),
+    )
+)
+# The same per row, for a batch of webhook updates each with its own answer (executemany).
+_inbox = InboundUpdate.__table__
+_MARK_ANSWERED = (
+    update(_inbox)
+    .where(_inbox.c.update_id == bindparam("id"))
     .values(
         status=bindparam("status"),
         payload=None,
@@ -56,6 +72,15 @@ class LeasedUpdate:
     update_id: int
     payload: dict[str, Any]
     attempts: int
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A webhook update handled (or given up on), with the call its 200 carries, if any."""
+
+    update_id: int
+    gave_up: bool = False
+    answer: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,20 +115,48 @@ async def record_updates(session: AsyncSession, payloads: Sequence[dict[str, Any
     return len((await session.exec(statement)).all())
 
 
+async def take_updates(
+    session: AsyncSession, payloads: Sequence[dict[str, Any]], *, lease: timedelta
+) -> list[LeasedUpdate | Redelivered | None]:
+    """Record updates and lease them to the caller, to handle them at once; one result each.
+
+    New updates (nearly all) are recorded and leased in one statement. A redelivery gives
+    what the first delivery's handling left: the update again if its lease ran out
+    unprocessed (the worker died), :class:`Redelivered` if it was processed, and ``None``
+    while someone else holds it (Telegram is to try again later).
+    """
+    if not payloads:
+        return []
+    now = utcnow()
+    statement = (
+        insert_for(session)(_inbox)
+        .values([_row(payload, now, leased_until=now + lease, attempts=1) for payload in payloads])
+        .on_conflict_do_nothing(index_elements=["update_id"])
+        .returning(_inbox.c.update_id)
+    )
+    new = set((await session.exec(statement)).scalars())
+    results: list[LeasedUpdate | Redelivered | None] = []
+    for payload in payloads:
+        update_id = payload["update_id"]
+        if update_id in new:
+            new.discard(update_id)  # the same update twice in a batch: the second is held
+            results.append(LeasedUpdate(update_id, payload, 1))
+        else:
+            results.append(await _take_stored(session, payload, now + lease, now))
+    return results
+
+
 async def take_update(
     session: AsyncSession, payload: dict[str, Any], *, lease: timedelta
 ) -> LeasedUpdate | Redelivered | None:
-    """Record an update and lease it to the caller in one step, to handle it at once.
+    """:func:`take_updates` for one update."""
+    return (await take_updates(session, [payload], lease=lease))[0]
 
-    A redelivery gives what the first delivery's handling left: the update again if its lease
-    ran out unprocessed (the worker died), :class:`Redelivered` if it was processed, and
-    ``None`` while someone else holds it (Telegram is to try again later).
-    """
-    now = utcnow()
+
+async def _take_stored(
+    session: AsyncSession, payload: dict[str, Any], until: datetime, now: datetime
+) -> LeasedUpdate | Redelivered | None:
     update_id = payload["update_id"]
-    row = _row(payload, now, leased_until=now + lease, attempts=1)
-    if await insert_ignoring_conflict(session, InboundUpdate, row, ["update_id"]) is not None:
-        return LeasedUpdate(update_id, payload, 1)
     taken = (
         await session.exec(
             update(InboundUpdate)
@@ -115,7 +168,7 @@ async def take_update(
                     col(InboundUpdate.leased_until) < now,
                 ),
             )
-            .values(leased_until=now + lease, attempts=InboundUpdate.attempts + 1)
+            .values(leased_until=until, attempts=InboundUpdate.attempts + 1)
             .returning(InboundUpdate.payload, InboundUpdate.attempts)
         )
     ).first()
@@ -217,6 +270,23 @@ async def mark_updates_processed(
         "answer": answer,
     }
     await session.exec(_MARK_PROCESSED, params=params)
+
+
+async def mark_updates_answered(session: AsyncSession, answered: Sequence[Answered]) -> None:
+    """:func:`mark_updates_processed` for webhook updates, each with its own answer."""
+    if not answered:
+        return
+    at = utcnow()
+    rows = [
+        {
+            "id": done.update_id,
+            "status": InboundUpdateStatus.FAILED if done.gave_up else InboundUpdateStatus.DONE,
+            "at": at,
+            "answer": done.answer,
+        }
+        for done in answered
+    ]
+    await session.exec(_MARK_ANSWERED, params=rows)
 
 
 async def retry_update_later(session: AsyncSession, update_id: int, *, at: datetime) -> None:

@@ -20,7 +20,9 @@ _TIPS_SINCE = (
     .where(Tip.reporter_id == bindparam("reporter"), Tip.received_at >= bindparam("since"))
 )
 _MARK_REPLY_SENT = (
-    update(Tip).where(col(Tip.id) == bindparam("tip")).values(reply_sent_at=bindparam("at"))
+    update(Tip)
+    .where(col(Tip.id).in_(bindparam("tips", expanding=True)))
+    .values(reply_sent_at=bindparam("at"))
 )
 
 
@@ -57,7 +59,12 @@ async def update_tip(session: AsyncSession, tip: Tip, **fields: Any) -> Tip:
 
 async def mark_reply_sent(session: AsyncSession, tip_id: int, *, at: datetime) -> None:
     """One statement, so the answer is recorded as soon after it went out as can be."""
-    await session.exec(_MARK_REPLY_SENT, params={"tip": tip_id, "at": at})
+    await mark_replies_sent(session, [tip_id], at=at)
+
+
+async def mark_replies_sent(session: AsyncSession, tip_ids: Sequence[int], *, at: datetime) -> None:
+    if tip_ids:
+        await session.exec(_MARK_REPLY_SENT, params={"tips": list(tip_ids), "at": at})
 
 
 async def tips_of_claims(

@@ -128,3 +128,50 @@ async def test_the_update_loop_can_leave_young_updates_to_redelivery(database: D
     assert await _lease(database, received_before=utcnow() - LEASE) == []
     [old] = await _lease(database, received_before=utcnow() + timedelta(seconds=1))
     assert old.update_id == 1
+
+
+async def test_a_batch_of_deliveries_is_taken_each_by_what_it_is(database: Database) -> None:
+    """New, repeated within the batch, processed, held and stranded updates, in one call."""
+    async with database.session() as session:
+        await inbox.record_updates(session, [_update(21)])
+        await inbox.mark_updates_processed(session, [21], answer={"method": "sendMessage"})
+    assert await _take(database, 22) is not None  # held by another delivery
+    assert await _take(database, 23, lease=timedelta(milliseconds=1)) is not None
+    await asyncio.sleep(0.01)  # the worker holding 23 died
+    payloads = [_update(n) for n in (24, 21, 22, 23, 25, 24)]
+    async with database.session() as session:
+        taken = await inbox.take_updates(session, payloads, lease=LEASE)
+    assert taken == [
+        inbox.LeasedUpdate(24, _update(24), 1),
+        inbox.Redelivered({"method": "sendMessage"}),
+        None,
+        inbox.LeasedUpdate(23, _update(23), 2),
+        inbox.LeasedUpdate(25, _update(25), 1),
+        None,  # the same update twice in one batch: the first delivery holds it
+    ]
+    async with database.session() as session:
+        assert await inbox.take_updates(session, [], lease=LEASE) == []
+
+
+async def test_deliveries_answered_together_keep_each_their_own_answer(
+    database: Database,
+) -> None:
+    for update_id in (31, 32, 33):
+        await _take(database, update_id)
+    answers = {31: {"method": "sendMessage", "chat_id": 1, "text": "one"}, 32: None}
+    async with database.session() as session:
+        await inbox.mark_updates_answered(
+            session,
+            [inbox.Answered(31, answer=answers[31]), inbox.Answered(32), inbox.Answered(33, True)],
+        )
+        await inbox.mark_updates_answered(session, [])
+    assert await _take(database, 31) == inbox.Redelivered(answers[31])
+    assert await _take(database, 32) == inbox.Redelivered(None)
+    async with database.session() as session:
+        rows = {r.update_id: r for r in (await session.exec(select(InboundUpdate))).all()}
+    assert [rows[n].status for n in (31, 32, 33)] == [
+        InboundUpdateStatus.DONE,
+        InboundUpdateStatus.DONE,
+        InboundUpdateStatus.FAILED,
+    ]
+    assert all(rows[n].payload is None and rows[n].leased_until is None for n in (31, 32, 33))
