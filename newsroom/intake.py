@@ -208,7 +208,7 @@ async def receive_tip(
     language = detect_language(normalized, fallback=tip.language_code)
     fields = _tip_fields(tip, text, normalized, language)
 
-    async with db.session() as session:
+    async with db.session(quick=True) as session:
         reporter = await touch_reporter(session, tip.telegram_user_id)
         chosen = reporter.language
         since = tip.received_at - policy.rate_limit_window
@@ -282,7 +282,8 @@ async def _file_and_decide(
         matches = filing.matches
         if matches is not None:
             matches = await indexes.search_claims_indexed_since(matches, filing.text, language)
-        async with db.session() as session:
+        # Urgent: every new rumour's forward queues on the filing lock behind this one.
+        async with db.session(urgent=True, quick=True) as session:
             await claims.lock_claim_filing(session)
             stored = await session.get_one(Tip, filing.tip_id, populate_existing=True)
             if filing.waiting_for_picture and stored.reply_kind != "reading":
@@ -394,7 +395,7 @@ async def mark_reply_sent(
     delay = 0.05
     while True:
         try:
-            async with db.session(urgent=True) as session:
+            async with db.session(urgent=True, quick=True) as session:
                 await tips.mark_reply_sent(session, tip_id, at=utcnow())
             return
         except (DBAPIError, OSError) as error:
