@@ -18,7 +18,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from matching import (
     content_hash,
-    detect_language,
     extract_links,
     normalize_text,
     simhash,
@@ -205,7 +204,7 @@ async def receive_tip(
     # Invisible characters go before storing: they hide tricks and PostgreSQL refuses NUL.
     text = strip_invisible(tip.text)[:MAX_TIP_CHARS]
     normalized = normalize_text(text)
-    language = detect_language(normalized, fallback=tip.language_code)
+    language = await indexes.detect_language(normalized, tip.language_code)
     fields = _tip_fields(tip, text, normalized, language)
 
     async with db.session(quick=True) as session:
@@ -226,7 +225,9 @@ async def receive_tip(
         if early is not None:
             await tips.update_tip(session, stored, reply_kind=early)
             return IntakeResult(early, stored.id, language=language, chosen_language=chosen)
-        filing = _Filing(stored.id, reporter.id, tip.received_at, text, language, matches=None)
+        filing = _Filing(
+            stored.id, reporter.id, tip.received_at, text, language, matches=None, tip=stored
+        )
         # A repeat of an answered rumour gets its claim's verdict whatever the indexes say:
         # it is not encoded or searched, and joins its claim at once, without the filing lock
         # (that lock is for founding claims). In a viral burst most forwards are such repeats.
@@ -257,6 +258,9 @@ class _Filing:
     picture_fact_check_id: int | None = None
     canonical_text: str | None = None
     waiting_for_picture: bool = False  # filed only if no other reader filed it meanwhile
+    # The tip as its own transaction recorded it, for a filing that follows at once: a
+    # picture's filing reads it again, since another reader may have changed it since.
+    tip: Tip | None = None
 
 
 class _FiledMeanwhileError(Exception):
@@ -285,7 +289,9 @@ async def _file_and_decide(
         # Urgent: every new rumour's forward queues on the filing lock behind this one.
         async with db.session(urgent=True, quick=True) as session:
             await claims.lock_claim_filing(session)
-            stored = await session.get_one(Tip, filing.tip_id, populate_existing=True)
+            stored = filing.tip
+            if stored is None:
+                stored = await session.get_one(Tip, filing.tip_id, populate_existing=True)
             if filing.waiting_for_picture and stored.reply_kind != "reading":
                 raise _FiledMeanwhileError(filing.tip_id)
             if matches is not None:
@@ -603,7 +609,7 @@ async def receive_picture(
         text = text[:MAX_TIP_CHARS]
         normalized = normalize_text(text)
         fallback = stored.language if stored.language not in (None, "und") else None
-        language = detect_language(normalized, fallback=fallback) if waiting else fallback
+        language = await indexes.detect_language(normalized, fallback) if waiting else fallback
         language = language or "und"
         text_heavy = len(reading.ocr_text) >= TEXT_HEAVY_CHARS or not reading.ocr_ran
         picture_claim_id, picture_fact_check_id = await _same_picture(
