@@ -25,7 +25,6 @@ from bot.updates import UpdatePipeline
 from bot.webhook import add_webhook_route
 from handlers.pictures import resume_unread_pictures
 from matching import CLAIM_THRESHOLDS, FACT_CHECK_THRESHOLDS, Thresholds, load_encoder
-from matching.language import detect_language
 from newsroom.context import Newsroom
 from newsroom.fetch import Fetcher
 from newsroom.images import PictureReader
@@ -162,7 +161,6 @@ async def _ready_for_tips(newsroom: Newsroom) -> None:
     """Load now what the first tip would load: the sentence encoder and langdetect's profiles
     load on first use, and the first tip waited for them."""
     await newsroom.indexes.warm_up()
-    detect_language("Loading the language profiles before the first tip comes in.")
 
 
 async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matching.encoder import Encoder, load_encoder
+from matching.language import detect_language
 from matching.matcher import Candidate, Document, Matcher, Thresholds
 
 __all__ = ["IndexHolder", "Matches", "call_holder", "start_holder"]
@@ -65,6 +66,10 @@ class IndexHolder:
 
     def warm_up(self) -> None:
         self.encoder.encode(["Loading the sentence encoder."])
+        detect_language("Loading the language profiles before the first tip comes in.")
+
+    def detect_language(self, text: str, fallback: str | None) -> str:
+        return detect_language(text, fallback)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts)

@@ -10,11 +10,13 @@ from langdetect import DetectorFactory
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.lang_detect_exception import LangDetectException
 
-__all__ = ["UNDETERMINED", "detect_language"]
+__all__ = ["MIN_LETTERS", "SAMPLE_CHARS", "UNDETERMINED", "detect_language"]
 
 UNDETERMINED = "und"
 # Fewer letters than this and langdetect guesses; we ask the sender's app instead.
 MIN_LETTERS = 20
+# Only the start of a text is read: the rest seldom changes the answer, and costs.
+SAMPLE_CHARS = 2000
 MIN_PROBABILITY = 0.80
 _lock = threading.Lock()
 _UKRAINIAN_LETTERS = re.compile("[іїєґІЇЄҐ]")
@@ -55,7 +57,7 @@ def detect_language(text: str, fallback: str | None = None) -> str:
     Bulgarian, which langdetect confuses.
     """
     fallback_code = _primary(fallback) or UNDETERMINED
-    sample = text[:2000]
+    sample = text[:SAMPLE_CHARS]
     if sum(ch.isalpha() for ch in sample) < MIN_LETTERS:
         return fallback_code
     candidates = _probabilities(sample)

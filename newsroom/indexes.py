@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,9 +30,11 @@ from matching import (
     Document,
     Encoder,
     Thresholds,
+    detect_language,
     document_text,
 )
 from matching.holder import IndexHolder, Matches, call_holder, start_holder
+from matching.language import MIN_LETTERS, SAMPLE_CHARS
 from storage import claims
 from storage.claims import OPEN_STATUSES
 from storage.db import Database
@@ -42,6 +45,8 @@ from storage.vectors import changes_since, rows_with_ids, save_vectors
 log = logging.getLogger(__name__)
 
 _LATE_COMMIT_MARGIN = timedelta(seconds=30)
+# Languages of recent texts kept in the worker: forwards repeat word for word.
+_KNOWN_LANGUAGES = 4096
 
 
 def vector_to_bytes(vector: np.ndarray) -> bytes:
@@ -97,6 +102,7 @@ class MatchingIndexes:
         # On the thread, the holder is here to be read (tests adjust its thresholds).
         self.holder = None if own_process else IndexHolder(encoder, *self._holder_args)
         self._executor = self._start_executor()
+        self._languages: OrderedDict[tuple[str, str | None], str] = OrderedDict()
         self._fact_check_cursor: tuple[datetime, int] | None = None
         self._claim_cursor: tuple[datetime, int] | None = None
         # Per table: the rows applied whose updated_at the next refresh may read again.
@@ -148,8 +154,28 @@ class MatchingIndexes:
             await self.refresh(self._db)
 
     async def warm_up(self) -> None:
-        """Load the encoder's model now rather than on the first tip."""
+        """Load the encoder's model and the language profiles now rather than on the first tip."""
         await self._run("warm_up")
+
+    async def detect_language(self, text: str, fallback: str | None = None) -> str:
+        """:func:`matching.detect_language`, run where the indexes are.
+
+        langdetect is pure Python: on the event loop it took a twelfth of a loaded worker's
+        time (docs/BENCHMARKS.md). The answers for recent texts are kept here, so a repeated
+        forward costs no hand-over; a text too short to detect is answered here too.
+        """
+        if len(text) < MIN_LETTERS:
+            return detect_language(text, fallback)
+        key = (text[:SAMPLE_CHARS], fallback)
+        language = self._languages.get(key)
+        if language is not None:
+            self._languages.move_to_end(key)
+            return language
+        language = await self._run("detect_language", text, fallback)
+        self._languages[key] = language
+        if len(self._languages) > _KNOWN_LANGUAGES:
+            self._languages.popitem(last=False)
+        return language
 
     async def sizes(self) -> tuple[int, int]:
         """How many fact-checks and open claims are indexed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from matching import detect_language, normalize_text
+from matching import normalize_text
 from newsroom.context import Newsroom
 from newsroom.intake import MAX_TIP_CHARS, MIN_MATCHABLE_CHARS, VerdictCard
 from storage.factchecks import get_fact_check
@@ -26,7 +26,7 @@ async def check_text(newsroom: Newsroom, text: str, language_code: str | None = 
     normalized = normalize_text(text)
     if len(normalized) < MIN_MATCHABLE_CHARS:
         return Lookup(kind="none")
-    language = detect_language(normalized, fallback=language_code)
+    language = await newsroom.indexes.detect_language(normalized, language_code)
     matches = await newsroom.indexes.match(text, language)
     best = matches.fact_checks[0] if matches.fact_checks else None
     if best is None or best.decision == "none":

@@ -183,6 +183,30 @@ async def test_a_text_forwarded_again_is_matched_without_being_encoded_again(
     indexes.close()
 
 
+async def test_a_forward_s_language_is_detected_where_the_indexes_are_once_per_text(
+    database: Database, encoder: Encoder
+) -> None:
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    assert indexes.holder is not None
+    detected: list[str] = []
+    detect = indexes.holder.detect_language
+
+    def counted(text: str, fallback: str | None) -> str:
+        detected.append(text)
+        return detect(text, fallback)
+
+    indexes.holder.detect_language = counted  # type: ignore[method-assign]
+    await receive_tip(database, indexes, _tip(1, BANKS_DE), IntakePolicy())
+    await receive_tip(database, indexes, _tip(2, BANKS_DE), IntakePolicy())
+    await receive_tip(database, indexes, _tip(3, "Fake!!", language_code="uk-UA"), IntakePolicy())
+    async with database.session() as session:
+        languages = (await session.exec(select(Tip.language).order_by(Tip.id))).all()
+    assert languages == ["de", "de", "uk"]
+    assert len(detected) == 1  # the repeat was known, the short text needs no detector
+    indexes.close()
+
+
 async def test_a_claim_indexed_while_a_tip_was_matched_is_searched_before_it_is_filed(
     database: Database, encoder: Encoder
 ) -> None:

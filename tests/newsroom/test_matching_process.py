@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from processes import ended_within
 
-from matching import Encoder
+from matching import Encoder, detect_language
 from newsroom.factchecks import FactCheckRecord, import_records
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
@@ -152,3 +152,20 @@ async def test_the_matching_process_exits_when_its_worker_is_killed(tmp_path: Pa
     if not ended_within(orphan, 10):
         os.kill(orphan, signal.SIGKILL)
         raise AssertionError(f"the matching process {orphan} outlived its worker")
+
+
+async def test_the_matching_process_detects_languages_as_the_worker_would(
+    in_process: MatchingIndexes,
+) -> None:
+    posts = [
+        (DAM_DE, None),
+        ("Правительство тайно закрывает все банки страны в понедельник, снимайте деньги", None),
+        ("Уряд таємно закриває всі банки країни в понеділок, знімайте гроші негайно", None),
+        ("الحكومة تغلق جميع البنوك يوم الاثنين، اسحبوا أموالكم الآن قبل فوات الأوان", None),
+        ("El gobierno cierra todos los bancos el lunes, retiren su dinero ahora mismo", "en"),
+        ("Hükümet pazartesi günü bütün bankaları kapatıyor, paranızı hemen çekin", None),
+        ("ok ok ok", "pt-BR"),
+    ]
+    detected = [await in_process.detect_language(text, fallback) for text, fallback in posts]
+    assert detected == [detect_language(text, fallback) for text, fallback in posts]
+    assert detected == ["de", "ru", "uk", "ar", "es", "tr", "pt"]
