@@ -32,7 +32,7 @@ from storage import claims, pictures, subscriptions, tips
 from storage.claims import OPEN_STATUSES
 from storage.db import Database
 from storage.models import Claim, ClaimStatus, FactCheck, MatchFeedback, Tip
-from storage.reporters import get_reporter, touch_reporter
+from storage.reporters import get_reporter, touch_tip_sender
 from storage.types import utcnow
 
 __all__ = [
@@ -208,15 +208,14 @@ async def receive_tip(
     fields = _tip_fields(tip, text, normalized, language)
 
     async with db.session(quick=True) as session:
-        reporter = await touch_reporter(session, tip.telegram_user_id)
-        chosen = reporter.language
         since = tip.received_at - policy.rate_limit_window
-        recent = await tips.count_tips_since(session, reporter.id, since)
+        reporter = await touch_tip_sender(session, tip.telegram_user_id, tips_since=since)
+        chosen = reporter.language
         stored, created = await tips.record_tip(session, reporter_id=reporter.id, **fields)
         if not created and stored.reply_kind is not None:
             return replace(await _answer_again(session, stored), chosen_language=chosen)
         early: ReplyKind | None = None
-        if recent >= policy.rate_limit_tips:
+        if reporter.recent_tips >= policy.rate_limit_tips:
             early = "rate_limited"
         elif not _matchable(normalized) and not tip.media_file_unique_id:
             early = "empty"

@@ -24,26 +24,27 @@ def dialect_of(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind else "sqlite"
 
 
-def _insert(dialect: str) -> Any:
+def insert_in(dialect: str) -> Any:
+    """The dialect's ``insert`` (both have ``on_conflict_do_*``)."""
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def insert_for(session: AsyncSession) -> Any:
-    """The dialect's ``insert`` (both have ``on_conflict_do_*``)."""
-    return _insert(dialect_of(session))
+    """The ``insert`` of the session's dialect."""
+    return insert_in(dialect_of(session))
 
 
 @functools.cache
 def _ignoring_conflict(dialect: str, model: type[SQLModel], target: tuple[str, ...]) -> Any:
     table = model.__table__
-    statement = _insert(dialect)(table).on_conflict_do_nothing(index_elements=target or None)
+    statement = insert_in(dialect)(table).on_conflict_do_nothing(index_elements=target or None)
     return statement.returning(*table.primary_key.columns)
 
 
 @functools.cache
 def _new_row(dialect: str, model: type[SQLModel]) -> Any:
     return select(model).from_statement(
-        _insert(dialect)(model).on_conflict_do_nothing().returning(model)
+        insert_in(dialect)(model).on_conflict_do_nothing().returning(model)
     )
 
 
@@ -51,7 +52,7 @@ def _new_row(dialect: str, model: type[SQLModel]) -> Any:
 def _upserted(
     dialect: str, model: type[SQLModel], target: tuple[str, ...], updated: tuple[str, ...]
 ) -> Any:
-    insert = _insert(dialect)(model)
+    insert = insert_in(dialect)(model)
     statement = insert.on_conflict_do_update(
         index_elements=target, set_={name: insert.excluded[name] for name in updated}
     )

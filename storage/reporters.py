@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, or_, update
+from sqlalchemy import Text, bindparam, cast, delete, func, literal_column, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._upsert import upsert
+from storage._upsert import dialect_of, insert_in, upsert
 from storage.models import (
     InboundUpdate,
     OutboxMessage,
@@ -41,6 +43,54 @@ async def touch_reporter(session: AsyncSession, telegram_user_id: int) -> Report
         ["telegram_user_id"],
         ["last_seen_at", "blocked_bot"],
     )
+
+
+@dataclass(frozen=True)
+class TipSender:
+    """A reporter as their new tip finds them: the language they chose, if any, and how many
+    tips they sent lately (the rate limit's count)."""
+
+    id: int
+    language: str | None
+    recent_tips: int
+
+
+@functools.cache
+def _touching(dialect: str) -> Any:
+    reporter, tip = Reporter.__table__, Tip.__table__
+    # The row being inserted or updated, named as SQL knows it in RETURNING: SQLAlchemy would
+    # make the subquery read the whole reporter table instead.
+    this_reporter = literal_column("reporter.id")
+    recent_tips = (
+        select(func.count())
+        .select_from(tip)
+        .where(tip.c.reporter_id == this_reporter, tip.c.received_at >= bindparam("since"))
+        .scalar_subquery()
+    )
+    insert = insert_in(dialect)(reporter)
+    touched = insert.on_conflict_do_update(
+        index_elements=["telegram_user_id"],
+        set_={name: insert.excluded[name] for name in ("last_seen_at", "blocked_bot")},
+    )
+    return touched.returning(reporter.c.id, reporter.c.language, recent_tips)
+
+
+async def touch_tip_sender(
+    session: AsyncSession, telegram_user_id: int, *, tips_since: datetime
+) -> TipSender:
+    """:func:`touch_reporter` and the count of their tips since ``tips_since``, in one
+    statement: every forward asks both."""
+    now = utcnow()
+    values = {
+        "telegram_user_id": telegram_user_id,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "blocked_bot": False,
+        "since": tips_since,
+    }
+    result = await session.exec(_touching(dialect_of(session)), params=values)
+    reporter_id, language, recent_tips = result.one()
+    return TipSender(reporter_id, language, recent_tips)
 
 
 async def set_reporter_language(session: AsyncSession, reporter_id: int, language: str) -> None:

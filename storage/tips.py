@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,15 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage._upsert import insert_new
 from storage.models import Claim, ClaimStatus, Tip
 
-# Statements every forward runs, built once (storage._upsert says why). Those that load no
-# tips are built on the table, not the model: the session then hands them straight to its
+# Statements every forward runs, built once (storage._upsert says why). They load no tips, so
+# they are built on the table, not the model: the session then hands them straight to its
 # connection instead of through the ORM's execution layer.
 _tip = Tip.__table__
-_TIPS_SINCE = (
-    select(func.count())
-    .select_from(_tip)
-    .where(_tip.c.reporter_id == bindparam("reporter"), _tip.c.received_at >= bindparam("since"))
-)
 _MARK_REPLY_SENT = (
     update(_tip)
     .where(_tip.c.id.in_(bindparam("tips", expanding=True)))
@@ -94,11 +89,6 @@ async def tips_of_claims(
         .limit(limit)
     )
     return list((await session.exec(statement)).all())
-
-
-async def count_tips_since(session: AsyncSession, reporter_id: int, since: datetime) -> int:
-    """How many tips this reporter sent since then: the basis of the per-sender rate limit."""
-    return (await session.exec(_TIPS_SINCE, params={"reporter": reporter_id, "since": since})).one()
 
 
 async def text_is_public(session: AsyncSession, claim: Claim, *, senders: int) -> bool:

@@ -93,9 +93,17 @@ async def test_tip_update_lookup_and_rate_window(database: Database) -> None:
         assert stored is not None
         assert (stored.claim_id, stored.reply_kind) == (claim_id, "x")
         assert [t.id for t in await tips.tips_of_claims(session, [claim_id])] == [tip.id]
-        since = utcnow() - timedelta(minutes=10)
-        assert await tips.count_tips_since(session, reporter.id, since) == 1
-        assert await tips.count_tips_since(session, reporter.id, since - timedelta(hours=3)) == 2
+        await tips.record_tip(session, chat_id=12, message_id=1, reporter_id=None)
+        await reporters.set_reporter_language(session, reporter.id, "uk")
+    since = utcnow() - timedelta(minutes=10)
+    async with database.session() as session:
+        sender = await reporters.touch_tip_sender(session, 11, tips_since=since)
+        assert (sender.id, sender.language, sender.recent_tips) == (reporter.id, "uk", 1)
+        earlier = since - timedelta(hours=3)
+        assert (await reporters.touch_tip_sender(session, 11, tips_since=earlier)).recent_tips == 2
+        newcomer = await reporters.touch_tip_sender(session, 12, tips_since=earlier)
+        assert newcomer.id != reporter.id
+        assert (newcomer.language, newcomer.recent_tips) == (None, 0)
 
 
 async def test_claims_are_found_by_text_hash_and_media_but_not_when_merged(
