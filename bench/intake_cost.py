@@ -4,19 +4,24 @@
 Telegram: the domain's share of a tip, apart from PTB, the update inbox and the reply. The
 mix is the burst's of bench/throughput.py (40 % the viral rumour word for word, 30 %
 rewordings, 30 % new claims), every tip from a different sender, one at a time; figures are
-given for all tips and for each kind.
+given for all tips and for each kind. CPU is the whole process's, and the event loop's
+thread alone ("loop"); with ``--matching process`` the indexes are in a process of their
+own, as in `tipline run`, and that process's CPU is given apart.
 
     .venv/bin/python bench/intake_cost.py                     # SQLite file in a temp dir
     .venv/bin/python bench/intake_cost.py \
         --database postgresql+asyncpg://postgres@127.0.0.1/intake_cost   # an empty database
     .venv/bin/python bench/intake_cost.py --earlier-forwards 100000   # a rumour gone viral
     .venv/bin/python bench/intake_cost.py --fact-checks 0   # the burst's rumours debunked
+    .venv/bin/python bench/intake_cost.py --fact-checks 0 --matching process
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import random
 import sys
 import tempfile
@@ -83,8 +88,21 @@ async def _add_earlier_forwards(db: Database, count: int) -> None:
             await session.exec(insert(Tip), params=rows[first : first + 5_000])  # type: ignore[call-overload]
 
 
+def _matching_process_cpu() -> float:
+    """CPU seconds used so far by this process's children (the matching process), from /proc."""
+    ticks = 0
+    for child in multiprocessing.active_children():
+        fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(
-    url: str, tips: int, earlier_forwards: int = 0, fact_checks: int | None = None
+    url: str,
+    tips: int,
+    earlier_forwards: int = 0,
+    fact_checks: int | None = None,
+    matching: str = "thread",
 ) -> dict[str, object]:
     if fact_checks is None:
         await upgrade_database(url)
@@ -98,25 +116,31 @@ async def measure(
         nonlocal statements
         statements += 1
 
-    indexes = MatchingIndexes(load_encoder())
+    indexes = MatchingIndexes(load_encoder(), own_process=matching == "process")
     await indexes.refresh(db)
+    await indexes.warm_up()
     policy = IntakePolicy(rate_limit_tips=tips + WARMUP)
     cpu: Counter[str] = Counter()
+    loop_cpu: Counter[str] = Counter()
+    matching_cpu = 0.0
     wall: Counter[str] = Counter()
     count: Counter[str] = Counter()
     run: Counter[str] = Counter()
     for n, (kind, text) in enumerate(_texts(tips + WARMUP)):
         if n == WARMUP:
             await _add_earlier_forwards(db, earlier_forwards)
+            matching_cpu = _matching_process_cpu()
         tip = IncomingTip(telegram_user_id=n + 1, chat_id=n + 1, message_id=1, text=text)
-        before = time.process_time(), time.perf_counter(), statements
+        before = time.process_time(), time.perf_counter(), statements, time.thread_time()
         await receive_tip(db, indexes, tip, policy)
         if n >= WARMUP:
             for kinds in ("all", kind):
                 cpu[kinds] += time.process_time() - before[0]
                 wall[kinds] += time.perf_counter() - before[1]
                 run[kinds] += statements - before[2]
+                loop_cpu[kinds] += time.thread_time() - before[3]
                 count[kinds] += 1
+    matching_cpu = _matching_process_cpu() - matching_cpu
     indexes.close()
     await db.dispose()
 
@@ -128,7 +152,10 @@ async def measure(
         "earlier_forwards": earlier_forwards,
         "fact_checks": fact_checks,
         "tips_by_kind": dict(count),
+        "matching": matching,
         "cpu_ms_per_tip": per_tip(cpu),
+        "loop_cpu_ms_per_tip": per_tip(loop_cpu),
+        "matching_process_cpu_ms_per_tip": round(matching_cpu / count["all"] * 1000, 1),
         "wall_ms_per_tip": per_tip(wall),
         "statements_per_tip": per_tip(run, 1),
     }
@@ -150,10 +177,17 @@ def main() -> None:
         help="load the burst's four real fact-checks and this many synthetic ones, as "
         "bench/throughput.py does (default: none, so every claim is queued)",
     )
+    parser.add_argument(
+        "--matching",
+        choices=["thread", "process"],
+        default="thread",
+        help="where the indexes are: a thread (the default), or a process as in `tipline run`",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         url = args.database or f"sqlite+aiosqlite:///{scratch}/intake.db"
-        print(asyncio.run(measure(url, args.tips, args.earlier_forwards, args.fact_checks)))
+        measured = measure(url, args.tips, args.earlier_forwards, args.fact_checks, args.matching)
+        print(asyncio.run(measured))
 
 
 if __name__ == "__main__":
