@@ -38,31 +38,23 @@ __all__ = [
 ]
 
 
-# Built once: every update runs it (storage._upsert says why).
+# Built once: every update runs them (storage._upsert says why). A processed update keeps
+# its outcome and the answer its webhook response carried, not its payload.
+_inbox = InboundUpdate.__table__
+_PROCESSED = {
+    "status": bindparam("status"),
+    "payload": None,
+    "leased_until": None,
+    "processed_at": bindparam("at"),
+    "answer": bindparam("answer"),
+}
 _MARK_PROCESSED = (
-    update(InboundUpdate)
-    .where(col(InboundUpdate.update_id).in_(bindparam("ids", expanding=True)))
-    .values(
-        status=bindparam("status"),
-        payload=None,
-        leased_until=None,
-        processed_at=bindparam("at"),
-        answer=bindparam("answer"),
-    )
+    update(_inbox)
+    .where(_inbox.c.update_id.in_(bindparam("ids", expanding=True)))
+    .values(_PROCESSED)
 )
 # The same per row, for a batch of webhook updates each with its own answer (executemany).
-_inbox = InboundUpdate.__table__
-_MARK_ANSWERED = (
-    update(_inbox)
-    .where(_inbox.c.update_id == bindparam("id"))
-    .values(
-        status=bindparam("status"),
-        payload=None,
-        leased_until=None,
-        processed_at=bindparam("at"),
-        answer=bindparam("answer"),
-    )
-)
+_MARK_ANSWERED = update(_inbox).where(_inbox.c.update_id == bindparam("id")).values(_PROCESSED)
 
 
 @dataclass(frozen=True)
