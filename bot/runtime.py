@@ -157,12 +157,6 @@ def stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(signum, stop.set)
 
 
-async def _ready_for_tips(newsroom: Newsroom) -> None:
-    """Load now what the first tip would load: the sentence encoder and langdetect's profiles
-    load on first use, and the first tip waited for them."""
-    await newsroom.indexes.warm_up()
-
-
 async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> None:
     """Run the bot and the HTTP server until ``stop`` is set, then shut down cleanly.
 
@@ -171,7 +165,9 @@ async def serve(settings: Settings, newsroom: Newsroom, stop: asyncio.Event) -> 
     stops taking updates, finishes those in flight, and only then closes the database.
     """
     started_at = utcnow()
-    await _ready_for_tips(newsroom)
+    # The encoder and langdetect's profiles load on first use: load them now, not while the
+    # first tip waits.
+    await newsroom.indexes.warm_up()
     # What start-up built (the indexes above all) lives as long as the process. Frozen, it
     # is out of the collector's sight: a full collection had to walk it and took 250-320 ms
     # at 100k fact-checks, stalling every update in flight (docs/BENCHMARKS.md).

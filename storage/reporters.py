@@ -28,20 +28,24 @@ async def get_reporter(session: AsyncSession, telegram_user_id: int) -> Reporter
     return (await session.exec(statement)).first()
 
 
+# What contact with a reporter writes: the row on first contact, these columns after.
+_REFRESHED = ("last_seen_at", "blocked_bot")
+
+
+def _contact(telegram_user_id: int) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "telegram_user_id": telegram_user_id,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "blocked_bot": False,
+    }
+
+
 async def touch_reporter(session: AsyncSession, telegram_user_id: int) -> Reporter:
     """The reporter with this Telegram id, created on first contact; last-seen is refreshed."""
-    now = utcnow()
     return await upsert(
-        session,
-        Reporter,
-        {
-            "telegram_user_id": telegram_user_id,
-            "first_seen_at": now,
-            "last_seen_at": now,
-            "blocked_bot": False,
-        },
-        ["telegram_user_id"],
-        ["last_seen_at", "blocked_bot"],
+        session, Reporter, _contact(telegram_user_id), ["telegram_user_id"], _REFRESHED
     )
 
 
@@ -70,7 +74,7 @@ def _touching(dialect: str) -> Any:
     insert = insert_in(dialect)(reporter)
     touched = insert.on_conflict_do_update(
         index_elements=["telegram_user_id"],
-        set_={name: insert.excluded[name] for name in ("last_seen_at", "blocked_bot")},
+        set_={name: insert.excluded[name] for name in _REFRESHED},
     )
     return touched.returning(reporter.c.id, reporter.c.language, recent_tips)
 
@@ -80,14 +84,7 @@ async def touch_tip_sender(
 ) -> TipSender:
     """:func:`touch_reporter` and the count of their tips since ``tips_since``, in one
     statement: every forward asks both."""
-    now = utcnow()
-    values = {
-        "telegram_user_id": telegram_user_id,
-        "first_seen_at": now,
-        "last_seen_at": now,
-        "blocked_bot": False,
-        "since": tips_since,
-    }
+    values = _contact(telegram_user_id) | {"since": tips_since}
     result = await session.exec(_touching(dialect_of(session)), params=values)
     reporter_id, language, recent_tips = result.one()
     return TipSender(reporter_id, language, recent_tips)
