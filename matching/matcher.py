@@ -14,7 +14,6 @@ short tip and a long one, which raw BM25 or cosine alone do not give.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -116,8 +115,31 @@ def document_text(doc: Document) -> str:
     return query_text(doc.text if not doc.title else f"{doc.title}. {doc.text}")
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
+def calibrated_scores(
+    semantic: np.ndarray,
+    query_coverage: np.ndarray,
+    document_coverage: np.ndarray,
+    cross_language: np.ndarray,
+) -> np.ndarray:
+    """The probability that each document is the one, as calibrated, for arrays of features.
+
+    A translation shares few words with its original, so across languages the coverage
+    features would count against a true match; there the semantic model (calibrated the
+    same way on the cosine alone) may vouch for it instead.
+    """
+    bias, *weights = WEIGHTS
+    combined = sum(
+        w * np.asarray(v, dtype=np.float64)
+        for w, v in zip(weights, (semantic, query_coverage, document_coverage), strict=True)
+    )
+    score = _sigmoid(bias + combined)
+    semantic_bias, semantic_weight = SEMANTIC_WEIGHTS
+    alone = _sigmoid(semantic_bias + semantic_weight * np.asarray(semantic, dtype=np.float64))
+    return np.where(cross_language, np.maximum(score, alone), score)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50.0, 50.0)))
 
 
 FEATURE_NAMES = ("semantic", "query_coverage", "document_coverage")
@@ -140,18 +162,9 @@ class Features:
         return tuple(getattr(self, name) for name in FEATURE_NAMES)
 
     def score(self) -> float:
-        """The probability that this document is the one, as calibrated.
-
-        A translation shares few words with its original, so across languages the coverage
-        features would count against a true match; there the semantic model (calibrated the
-        same way on the cosine alone) may vouch for it instead.
-        """
-        bias, *weights = WEIGHTS
-        score = _sigmoid(bias + sum(w * v for w, v in zip(weights, self.values(), strict=True)))
-        if self.cross_language:
-            semantic_bias, semantic_weight = SEMANTIC_WEIGHTS
-            score = max(score, _sigmoid(semantic_bias + semantic_weight * self.semantic))
-        return score
+        """The probability that this document is the one (:func:`calibrated_scores`)."""
+        columns = [np.array([value]) for value in (*self.values(), self.cross_language)]
+        return float(calibrated_scores(*columns)[0])
 
 
 def _cross_language(query_lang: str | None, doc_lang: str | None) -> bool:
@@ -204,10 +217,10 @@ class Matcher:
         """The vector of a tip, computed from the same cleaned text the lexical side sees."""
         return self.embed([query_text(text)])[0]
 
-    def features(
-        self, text: str, vector: np.ndarray | None = None, *, lang: str | None = None
-    ) -> dict[Hashable, Features]:
-        """Candidate documents for a query with their features (for ranking and calibration).
+    def _candidates(
+        self, text: str, vector: np.ndarray | None, lang: str | None
+    ) -> tuple[list[Hashable], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate documents for a query, and their features as arrays, one entry each.
 
         Candidates are the union of the best of each index, so a translation (no shared
         words) and a near-copy in a language the encoder does not know both get a chance.
@@ -219,17 +232,20 @@ class Matcher:
             found = self._vectors.search(query_vector, CANDIDATES_PER_INDEX)
             ids.update(doc_id for doc_id, _ in found)
         ids = list(ids)
-        semantic = self._vectors.similarities(ids, query_vector)
+        semantic = np.maximum(self._vectors.similarities(ids, query_vector), 0.0)
         query_coverage, document_coverage = self._lexical.overlap(tokens, ids)
-        features = {}
-        for n, doc_id in enumerate(ids):
-            features[doc_id] = Features(
-                semantic=max(float(semantic[n]), 0.0),
-                query_coverage=float(query_coverage[n]),
-                document_coverage=float(document_coverage[n]),
-                cross_language=_cross_language(lang, self._langs.get(doc_id)),
-            )
-        return features
+        cross = np.array([_cross_language(lang, self._langs.get(doc_id)) for doc_id in ids])
+        return ids, semantic.astype(np.float64), query_coverage, document_coverage, cross
+
+    def features(
+        self, text: str, vector: np.ndarray | None = None, *, lang: str | None = None
+    ) -> dict[Hashable, Features]:
+        """Candidate documents for a query with their features (for calibration)."""
+        ids, *columns = self._candidates(text, vector, lang)
+        return {
+            doc_id: Features(*(column[n].item() for column in columns))
+            for n, doc_id in enumerate(ids)
+        }
 
     def search(
         self,
@@ -242,11 +258,19 @@ class Matcher:
         """The best documents for a query, best first, each with its decision."""
         if not len(self):
             return []
-        candidates = []
-        for doc_id, found in self.features(text, vector, lang=lang).items():
-            score = found.score()
-            lexical = (found.query_coverage + found.document_coverage) / 2
-            decision = self.thresholds.decide(score)
-            candidates.append(Candidate(doc_id, score, lexical, found.semantic, decision))
-        candidates.sort(key=lambda c: (-c.score, str(c.id)))
-        return candidates[:top_k]
+        ids, semantic, query_coverage, document_coverage, cross = self._candidates(
+            text, vector, lang
+        )
+        scores = calibrated_scores(semantic, query_coverage, document_coverage, cross).tolist()
+        # Scored as arrays, made into candidates only for the best: a query has a hundred.
+        best = sorted(range(len(ids)), key=lambda n: (-scores[n], str(ids[n])))[:top_k]
+        return [
+            Candidate(
+                ids[n],
+                scores[n],
+                float(query_coverage[n] + document_coverage[n]) / 2,
+                float(semantic[n]),
+                self.thresholds.decide(scores[n]),
+            )
+            for n in best
+        ]

@@ -211,6 +211,24 @@ def test_candidates_come_best_first_within_top_k(
     assert all(0.0 <= c.score <= 1.0 for c in found)
 
 
+@pytest.mark.parametrize("lang", ["en", "de", "ru"])
+def test_search_scores_every_candidate_as_its_features_do(
+    archive: Matcher, queries: dict[str, np.ndarray], lang: str
+) -> None:
+    """Search scores its candidates as arrays; calibration reads them one pair at a time."""
+    text = REWORDINGS["banks"][lang]
+    found = archive.search(text, lang=lang, vector=queries[text], top_k=100)
+    features = archive.features(text, queries[text], lang=lang)
+    assert {c.id for c in found} == set(features)
+    assert any(f.cross_language for f in features.values())
+    for candidate in found:
+        pair = features[candidate.id]
+        assert candidate.score == pytest.approx(pair.score(), abs=1e-12)
+        assert candidate.semantic == pair.semantic
+        assert candidate.lexical == (pair.query_coverage + pair.document_coverage) / 2
+        assert candidate.decision == archive.thresholds.decide(pair.score())
+
+
 def test_removed_documents_are_no_longer_candidates(encoder: Encoder) -> None:
     matcher = _matcher(encoder, GERMAN_DEBUNKS)
     matcher.remove("banks-de")
