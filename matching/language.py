@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
-import threading
+from array import array
 from functools import cache, lru_cache
 
-from langdetect import DetectorFactory
+import numpy as np
+from langdetect.detector import Detector
 from langdetect.detector_factory import PROFILES_DIRECTORY
 from langdetect.lang_detect_exception import LangDetectException
 
@@ -18,16 +21,80 @@ MIN_LETTERS = 20
 # Only the start of a text is read: the rest seldom changes the answer, and costs.
 SAMPLE_CHARS = 2000
 MIN_PROBABILITY = 0.80
-_lock = threading.Lock()
 _UKRAINIAN_LETTERS = re.compile("[іїєґІЇЄҐ]")
 
 
+class _Profiles:
+    """langdetect's n-gram profiles, each n-gram's languages and probabilities in flat arrays.
+
+    langdetect keeps a list of 55 floats per n-gram, 96 % of them zero: 59 MB of the matching
+    process, where these take 26 MB (docs/BENCHMARKS.md, issue 10). They are read as
+    ``DetectorFactory.load_profile`` reads them, in the same order, so that a detection gives
+    langdetect's own probabilities, bit for bit.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.langlist: list[str] = []
+        self.seed = 0  # as DetectorFactory.set_seed(0): the same text, the same answer
+        # What langdetect's Detector reads as its profiles: here, each n-gram's row.
+        self.word_lang_prob_map: dict[str, int] = {}
+        rows, languages, probabilities = array("q"), array("q"), array("d")
+        for name in os.listdir(directory):
+            path = os.path.join(directory, name)
+            if name.startswith(".") or not os.path.isfile(path):
+                continue
+            with open(path, encoding="utf-8") as file:
+                profile = json.load(file)
+            language = len(self.langlist)
+            self.langlist.append(profile["name"])
+            for ngram, count in profile["freq"].items():
+                row = self.word_lang_prob_map.setdefault(ngram, len(self.word_lang_prob_map))
+                if 1 <= len(ngram) <= 3:
+                    rows.append(row)
+                    languages.append(language)
+                    probabilities.append(1.0 * count / profile["n_words"][len(ngram) - 1])
+        row_of = np.frombuffer(rows, dtype=np.int64)
+        by_row = np.argsort(row_of, kind="stable")
+        per_row = np.bincount(row_of, minlength=len(self.word_lang_prob_map))
+        # Row r's entries are [bounds[r], bounds[r + 1]) of the two arrays below.
+        self.bounds = np.concatenate(([0], np.cumsum(per_row)))
+        self.languages = np.frombuffer(languages, dtype=np.int64)[by_row]
+        self.probabilities = np.frombuffer(probabilities, dtype=np.float64)[by_row]
+
+
+class _Detector(Detector):  # type: ignore[misc]
+    """langdetect's detector reading :class:`_Profiles`: the same random walk, and the same
+    arithmetic on the same numbers, over the few languages each n-gram has."""
+
+    def __init__(self, profiles: _Profiles) -> None:
+        super().__init__(profiles)
+        self._profiles = profiles
+
+    def _init_probability(self) -> np.ndarray:
+        languages = len(self.langlist)
+        return np.full(languages, 1.0 / languages)
+
+    def _update_lang_prob(self, prob: np.ndarray, word: str | None, alpha: float) -> bool:
+        row = self.word_lang_prob_map.get(word)
+        if row is None:
+            return False
+        weight = alpha / self.BASE_FREQ
+        start, stop = self._profiles.bounds[row], self._profiles.bounds[row + 1]
+        languages = self._profiles.languages[start:stop]
+        # prob[i] *= weight + p[i], p[i] being zero but for these languages.
+        found = prob[languages] * (weight + self._profiles.probabilities[start:stop])
+        prob *= weight
+        prob[languages] = found
+        return True
+
+    def _normalize_prob(self, prob: np.ndarray) -> float:
+        prob /= sum(prob.tolist())  # summed in langdetect's order, for the same rounding
+        return float(prob.max())
+
+
 @cache
-def _factory() -> DetectorFactory:
-    factory = DetectorFactory()
-    factory.load_profile(PROFILES_DIRECTORY)
-    factory.set_seed(0)
-    return factory
+def _profiles() -> _Profiles:
+    return _Profiles(PROFILES_DIRECTORY)
 
 
 def _primary(code: str | None) -> str | None:
@@ -40,13 +107,12 @@ def _primary(code: str | None) -> str | None:
 @lru_cache(maxsize=4096)
 def _probabilities(sample: str) -> dict[str, float]:
     """langdetect's candidates; cached, as forwards repeat word for word and it is seeded."""
-    with _lock:  # the factory's seeded random state is shared between detectors
-        detector = _factory().create()
-        detector.append(sample)
-        try:
-            return {found.lang: found.prob for found in detector.get_probabilities()}
-        except LangDetectException:
-            return {}
+    detector = _Detector(_profiles())
+    detector.append(sample)
+    try:
+        return {found.lang: float(found.prob) for found in detector.get_probabilities()}
+    except LangDetectException:
+        return {}
 
 
 def detect_language(text: str, fallback: str | None = None) -> str:

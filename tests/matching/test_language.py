@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from langdetect import DetectorFactory
+from langdetect.detector_factory import PROFILES_DIRECTORY
+from langdetect.lang_detect_exception import LangDetectException
 
 from matching import UNDETERMINED, detect_language
+from matching.language import _probabilities
 
 SENTENCES = {
     "de": "Die Banken schließen am Montag, heben Sie Ihr Geld sofort ab, bevor es zu spät ist.",
@@ -68,3 +74,44 @@ def test_only_the_first_2000_characters_are_read() -> None:
 
 def test_ukrainian_letters_settle_ukrainian_against_russian() -> None:
     assert detect_language("Це правда, що завтра всі банки закриються і гроші зникнуть?") == "uk"
+
+
+@pytest.fixture(scope="module")
+def langdetect_itself() -> Callable[[str], dict[str, float]]:
+    """langdetect as its README has it: its own factory, profiles and detector, seeded."""
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    factory.set_seed(0)
+
+    def probabilities(text: str) -> dict[str, float]:
+        detector = factory.create()
+        detector.append(text)
+        try:
+            return {found.lang: found.prob for found in detector.get_probabilities()}
+        except LangDetectException:
+            return {}
+
+    return probabilities
+
+
+HARD_TEXTS = [
+    *SENTENCES.values(),
+    "Das ist ein sehr kurzer Satz mit ein paar english words inside",
+    "mixed Deutsch und English avec un peu de français и немного русского",
+    "Faktencheck: Falsch. Behauptung: Bill Gates will die Menschheit chippen.",
+    "<b>Breaking</b> **NEWS** [click](https://t.me/x) \u202eevil\u202c text here",
+    "中文文本测试一下这个系统的能力，银行周一关门",
+    "日本語のテキストです。銀行は月曜日に閉まります。",
+    "Ελληνικά: οι τράπεζες κλείνουν τη Δευτέρα",
+    "aaaa bbbb cccc dddd eeee ffff",
+    "x",
+    "12345 !!! ???",
+]
+
+
+@pytest.mark.parametrize("text", HARD_TEXTS)
+def test_probabilities_are_langdetects_own_bit_for_bit(
+    langdetect_itself: Callable[[str], dict[str, float]], text: str
+) -> None:
+    """The profiles are kept compact (matching.language._Profiles), the answers unchanged."""
+    assert _probabilities.__wrapped__(text) == langdetect_itself(text)
