@@ -1,19 +1,24 @@
 """The two indexes of a worker (fact-checks, open claims) and every operation on them.
 
-Held on a thread of the worker, or in a matching process of its own: this module is all that
-process imports (numpy and the encoder, not the database stack), and ``start_holder`` sets it
-up there.
+Held on a thread of the worker, or in a matching process of its own (``MatchingProcess``).
+This module is all that process imports (numpy and the encoder, not the database stack), and
+both ends of the pipes between the worker and it are here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import multiprocessing
 import os
+import pickle
 import signal
-import threading
+import struct
+from collections import deque
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +26,7 @@ from matching.encoder import Encoder, load_encoder
 from matching.language import detect_language
 from matching.matcher import Candidate, Document, Matcher, Thresholds
 
-__all__ = ["IndexHolder", "Matches", "call_holder", "start_holder"]
+__all__ = ["IndexHolder", "Matches", "MatchingProcess", "MatchingProcessDiedError"]
 
 
 @dataclass(frozen=True)
@@ -116,30 +121,154 @@ class IndexHolder:
         self.claims.remove(claim_id)
 
 
-# The matching process's indexes (set there by ``start_holder``); unset everywhere else.
-_holder: IndexHolder | None = None
+class MatchingProcessDiedError(Exception):
+    """The matching process ended (killed, out of memory) before it answered."""
 
 
-def start_holder(
+# A message on either pipe: its length, then its pickle (multiprocessing.Connection's framing).
+_LENGTH = struct.Struct("!i")
+_LONG_LENGTH = struct.Struct("!Q")  # after a length of -1, for a message of 2 GB or more
+
+
+def _framed(payload: bytes) -> bytes:
+    if len(payload) > 0x7FFFFFFF:
+        return _LENGTH.pack(-1) + _LONG_LENGTH.pack(len(payload)) + payload
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def _file_of(pipe: Connection, mode: str) -> Any:
+    """The pipe as an unbuffered file, for the event loop's transports; ``pipe`` is closed."""
+    file = os.fdopen(os.dup(pipe.fileno()), f"{mode}b", buffering=0)
+    pipe.close()
+    return file
+
+
+class MatchingProcess(asyncio.Protocol):
+    """An :class:`IndexHolder` in a process of its own, and the worker's end of the pipes to it.
+
+    Calls go down one pipe and their results come back up another, in the same order: the
+    process answers one at a time. The event loop writes a call and reads a result itself,
+    without the two helper threads of a ``ProcessPoolExecutor`` that used to carry each
+    hand-over, and whose turns at the interpreter lock stopped the loop for 0.3-0.5 ms a call
+    (docs/BENCHMARKS.md, issue 10).
+    """
+
+    def __init__(self, *holder_args: object) -> None:
+        context = multiprocessing.get_context("spawn")
+        calls_read, calls_write = context.Pipe(duplex=False)
+        results_read, results_write = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=serve, args=(calls_read, results_write, *holder_args), name="matching"
+        )
+        self.process.daemon = True  # ended with the worker, should anything keep it waiting
+        self.process.start()
+        calls_read.close()  # the process's ends: it alone must hold them, to see the worker go
+        results_write.close()
+        self._pipes = (calls_write, results_read)
+        self._opened: asyncio.Future[None] | None = None
+        self._calls: asyncio.WriteTransport | None = None
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._received = bytearray()
+        self._ended = False
+
+    async def call(self, operation: str, *args: object) -> Any:
+        """``IndexHolder.<operation>(*args)`` in the process; calls are answered in order."""
+        if self._opened is None:
+            self._opened = asyncio.ensure_future(self._open())
+        await asyncio.shield(self._opened)  # a caller giving up must not cancel it for all
+        if self._ended or self._calls is None:
+            raise MatchingProcessDiedError(operation)
+        answered = asyncio.get_running_loop().create_future()
+        self._waiting.append(answered)
+        self._calls.write(_framed(pickle.dumps((operation, args), pickle.HIGHEST_PROTOCOL)))
+        return await answered
+
+    async def _open(self) -> None:
+        """The loop's own reading and writing of the pipes; writes never block it."""
+        loop = asyncio.get_running_loop()
+        calls_write, results_read = self._pipes
+        self._calls, _ = await loop.connect_write_pipe(
+            asyncio.BaseProtocol, _file_of(calls_write, "w")
+        )
+        await loop.connect_read_pipe(lambda: self, _file_of(results_read, "r"))
+
+    def data_received(self, data: bytes) -> None:
+        self._received += data
+        while (message := self._next_message()) is not None:
+            answered = self._waiting.popleft()
+            if answered.done():  # its caller gave up waiting
+                continue
+            succeeded, value = pickle.loads(message)  # noqa: S301 (from our own child)
+            if succeeded:
+                answered.set_result(value)
+            else:
+                answered.set_exception(value)
+
+    def _next_message(self) -> bytes | None:
+        if len(self._received) < _LENGTH.size:
+            return None
+        (length,) = _LENGTH.unpack_from(self._received)
+        start = _LENGTH.size
+        if length == -1:
+            if len(self._received) < start + _LONG_LENGTH.size:
+                return None
+            (length,) = _LONG_LENGTH.unpack_from(self._received, start)
+            start += _LONG_LENGTH.size
+        if len(self._received) < start + length:
+            return None
+        message = bytes(self._received[start : start + length])
+        del self._received[: start + length]
+        return message
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The process is gone (or closed): every call still waiting fails."""
+        self._ended = True
+        while self._waiting:
+            answered = self._waiting.popleft()
+            if not answered.done():
+                answered.set_exception(MatchingProcessDiedError(self.process.pid))
+
+    def close(self) -> None:
+        """End the process now: it holds nothing that outlives it."""
+        self._ended = True
+        if self._calls is not None:
+            self._calls.close()
+        for pipe in self._pipes:  # not yet handed to the loop
+            pipe.close()
+        self.process.terminate()
+        self.process.join()
+
+
+def serve(
+    calls: Connection,
+    results: Connection,
     encoder_name: str,
     fact_check_thresholds: Thresholds,
     claim_thresholds: Thresholds,
     vector_dtype: type,
 ) -> None:
-    global _holder
-    # This process does nothing else: an interrupt is for the parent, who shuts it down.
+    """The matching process: answer the worker's calls in order until the worker goes.
+
+    A worker that stops or is killed closes its end of the calls pipe: the indexes go with
+    it rather than linger, orphaned.
+    """
+    # This process does nothing else: an interrupt is for the worker, who closes the pipes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = multiprocessing.parent_process()
-    if parent is not None:  # a killed worker must not leave its indexes behind, orphaned
-        threading.Thread(target=_exit_with, args=(parent,), name="parent", daemon=True).start()
-    encoder = load_encoder(encoder_name)
-    _holder = IndexHolder(encoder, fact_check_thresholds, claim_thresholds, vector_dtype)
-
-
-def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
-    parent.join()  # returns once the parent has gone, however it went
-    os._exit(0)
-
-
-def call_holder(operation: str, *args: object) -> object:
-    return getattr(_holder, operation)(*args)
+    holder = IndexHolder(
+        load_encoder(encoder_name), fact_check_thresholds, claim_thresholds, vector_dtype
+    )
+    while True:
+        try:
+            operation, args = calls.recv()
+        except EOFError:
+            return
+        try:
+            outcome: tuple[bool, object] = (True, getattr(holder, operation)(*args))
+        except Exception as error:
+            outcome = (False, error)
+        try:
+            results.send(outcome)
+        except BrokenPipeError:
+            return
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            results.send((False, RuntimeError(f"{operation}: {error!r}")))

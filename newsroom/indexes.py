@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +31,7 @@ from matching import (
     detect_language,
     document_text,
 )
-from matching.holder import IndexHolder, Matches, call_holder, start_holder
+from matching.holder import IndexHolder, Matches, MatchingProcess, MatchingProcessDiedError
 from matching.language import MIN_LETTERS, SAMPLE_CHARS
 from storage import claims
 from storage.claims import OPEN_STATUSES
@@ -101,7 +99,9 @@ class MatchingIndexes:
         self._holder_args = (fact_check_thresholds, claim_thresholds, vector_dtype)
         # On the thread, the holder is here to be read (tests adjust its thresholds).
         self.holder = None if own_process else IndexHolder(encoder, *self._holder_args)
-        self._executor = self._start_executor()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matching")
+        self._process = None if self.holder is not None else self._start_process()
+        self._closed = False
         self._languages: OrderedDict[tuple[str, str | None], str] = OrderedDict()
         self._fact_check_cursor: tuple[datetime, int] | None = None
         self._claim_cursor: tuple[datetime, int] | None = None
@@ -114,37 +114,29 @@ class MatchingIndexes:
         self._db: Database | None = None
         self._reloaded: asyncio.Future[None] | None = None
 
-    def _start_executor(self) -> Executor:
-        if self.holder is not None:
-            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="matching")
-        return ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=start_holder,
-            initargs=(self.encoder_name, *self._holder_args),
-        )
+    def _start_process(self) -> MatchingProcess:
+        return MatchingProcess(self.encoder_name, *self._holder_args)
 
     async def _run(self, operation: str, *args: object) -> Any:
         """Run one holder operation; if the matching process died, restart and reload it
         (from the database) first, so that no tip is matched against a half-empty index."""
-        executor = self._executor
+        process = self._process
+        if process is None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, getattr(self.holder, operation), *args)
         try:
-            return await self._submit(executor, operation, *args)
-        except BrokenProcessPool:
-            if executor is self._executor:  # the first to notice restarts it
+            return await process.call(operation, *args)
+        except MatchingProcessDiedError:
+            if self._closed:
+                raise
+            if process is self._process:  # the first to notice restarts it
                 log.error("the matching process died; restarting it and reloading the indexes")
-                executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._start_executor()
+                process.close()
+                self._process = self._start_process()
                 self._reloaded = asyncio.ensure_future(self._reload())
             if self._reloaded is not None:
                 await asyncio.shield(self._reloaded)
-            return await self._submit(self._executor, operation, *args)
-
-    async def _submit(self, executor: Executor, operation: str, *args: object) -> Any:
-        loop = asyncio.get_running_loop()
-        if self.holder is not None:
-            return await loop.run_in_executor(executor, getattr(self.holder, operation), *args)
-        return await loop.run_in_executor(executor, call_holder, operation, *args)
+            return await self._process.call(operation, *args)
 
     async def _reload(self) -> None:
         self._fact_check_cursor = self._claim_cursor = None
@@ -315,4 +307,7 @@ class MatchingIndexes:
             )
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+        self._thread.shutdown(wait=False, cancel_futures=True)
+        if self._process is not None:
+            self._process.close()

@@ -15,7 +15,15 @@ import numpy as np
 import pytest
 from processes import ended_within
 
-from matching import Encoder, detect_language
+from matching import (
+    CLAIM_THRESHOLDS,
+    FACT_CHECK_THRESHOLDS,
+    Document,
+    Encoder,
+    HashingEncoder,
+    detect_language,
+)
+from matching.holder import MatchingProcess, MatchingProcessDiedError
 from newsroom.factchecks import FactCheckRecord, import_records
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
@@ -169,3 +177,63 @@ async def test_the_matching_process_detects_languages_as_the_worker_would(
     detected = [await in_process.detect_language(text, fallback) for text, fallback in posts]
     assert detected == [detect_language(text, fallback) for text, fallback in posts]
     assert detected == ["de", "ru", "uk", "ar", "es", "tr", "pt"]
+
+
+@pytest.fixture
+async def hashing_process() -> AsyncIterator[MatchingProcess]:
+    """A matching process with the cheap hashing encoder, for calls of any size."""
+    process = MatchingProcess("hashing", FACT_CHECK_THRESHOLDS, CLAIM_THRESHOLDS, np.int8)
+    yield process
+    process.close()
+
+
+@pytest.mark.parametrize("opened", [False, True], ids=["while-opening", "once-open"])
+async def test_a_call_given_up_on_leaves_the_next_its_own_answer(
+    hashing_process: MatchingProcess, opened: bool
+) -> None:
+    """Given up on while the pipes open, or once it is written and the process is at it."""
+    if opened:
+        assert await hashing_process.call("sizes") == (0, 0)
+    texts = [f"rumour number {n} about the town hall" for n in range(3000)]
+    slow = asyncio.ensure_future(hashing_process.call("encode", texts))
+    quick = asyncio.ensure_future(hashing_process.call("encode", ["cats can vote now"]))
+    await asyncio.sleep(0)
+    slow.cancel()
+    vectors = await quick
+    assert np.array_equal(vectors, HashingEncoder().encode(["cats can vote now"]))
+    assert await hashing_process.call("sizes") == (0, 0)
+
+
+async def test_an_error_in_the_process_is_the_callers_and_the_process_goes_on(
+    hashing_process: MatchingProcess,
+) -> None:
+    with pytest.raises(AttributeError):
+        await hashing_process.call("search_claims_again", None, "text", None)
+    assert await hashing_process.call("sizes") == (0, 0)
+
+
+async def test_large_calls_and_answers_cross_at_once_without_deadlock(
+    hashing_process: MatchingProcess,
+) -> None:
+    """Megabytes both ways: the loop reads answers while its calls are still being written."""
+    texts = [f"rumour{n} {'x' * 2000}" for n in range(2000)]  # 4 MB each way
+    documents = [Document(n, text) for n, text in enumerate(texts)]
+    encoded, _ = await asyncio.wait_for(
+        asyncio.gather(
+            hashing_process.call("encode", texts),
+            hashing_process.call("add_fact_checks", documents),
+        ),
+        timeout=120,
+    )
+    assert encoded.shape == (2000, 512)
+    assert await hashing_process.call("sizes") == (2000, 0)
+
+
+async def test_a_closed_process_has_ended_and_answers_no_more(
+    hashing_process: MatchingProcess,
+) -> None:
+    assert await hashing_process.call("sizes") == (0, 0)
+    hashing_process.close()
+    assert not hashing_process.process.is_alive()
+    with pytest.raises(MatchingProcessDiedError):
+        await hashing_process.call("sizes")
