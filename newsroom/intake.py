@@ -11,8 +11,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
+from sqlalchemy import Row
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,7 +29,7 @@ from matching.holder import Matches
 from matching.images import PictureHash, nearest_copy
 from newsroom.desk import Actor, ClaimNotFoundError, lock_claims_for_merge, merge_locked_claims
 from newsroom.indexes import MatchingIndexes, vector_to_bytes
-from storage import claims, pictures, subscriptions, tips
+from storage import claims, factchecks, pictures, subscriptions, tips
 from storage.claims import OPEN_STATUSES
 from storage.db import Database
 from storage.models import Claim, ClaimStatus, FactCheck, MatchFeedback, Tip
@@ -138,7 +139,8 @@ class VerdictCard:
     published_at: datetime | None
 
     @classmethod
-    def of(cls, fact_check: FactCheck) -> VerdictCard:
+    def of(cls, fact_check: FactCheck | Row[Any]) -> VerdictCard:
+        """From a fact-check, or the columns of it a reply cites (``cited_fact_check``)."""
         return cls(
             fact_check_id=fact_check.id or 0,
             url=fact_check.url,
@@ -536,13 +538,13 @@ async def _decide_reply(
     others = max(claim.reporter_count - 1, 0)
     base = {"tip_id": tip.id, "claim_id": claim.id, "other_senders": others, "language": language}
     if claim.status == ClaimStatus.ANSWERED and claim.fact_check_id is not None:
-        fact_check = await session.get(FactCheck, claim.fact_check_id)
-        if fact_check is not None:
-            return IntakeResult(kind="verdict", fact_check=VerdictCard.of(fact_check), **base)
+        card = await _verdict_card(session, claim.fact_check_id)
+        if card is not None:
+            return IntakeResult(kind="verdict", fact_check=card, **base)
     if picture_fact_check_id is not None:
-        fact_check = await session.get(FactCheck, picture_fact_check_id)
-        if fact_check is not None:
-            return IntakeResult(kind="verdict", fact_check=VerdictCard.of(fact_check), **base)
+        card = await _verdict_card(session, picture_fact_check_id)
+        if card is not None:
+            return IntakeResult(kind="verdict", fact_check=card, **base)
     best = matches.fact_checks[0] if matches and matches.fact_checks else None
     if best is None or best.decision == "none":
         similar = await _similar_claim(session, claim, matches) if founded else None
@@ -550,15 +552,20 @@ async def _decide_reply(
             score, similar_claim = similar
             return IntakeResult(kind="ask_claim", similar_claim=similar_claim, score=score, **base)
         return IntakeResult(kind="queued", **base)
-    fact_check = await session.get(FactCheck, int(best.id))
-    if fact_check is None:  # deleted since the index saw it
+    card = await _verdict_card(session, int(best.id))
+    if card is None:  # deleted since the index saw it
         return IntakeResult(kind="queued", **base)
     if claim.suggested_fact_check_id is None:
         await claims.update_claim(
-            session, claim, suggested_fact_check_id=fact_check.id, suggested_score=best.score
+            session, claim, suggested_fact_check_id=card.fact_check_id, suggested_score=best.score
         )
     kind: ReplyKind = "verdict" if best.decision == "reply" else "ask"
-    return IntakeResult(kind=kind, fact_check=VerdictCard.of(fact_check), score=best.score, **base)
+    return IntakeResult(kind=kind, fact_check=card, score=best.score, **base)
+
+
+async def _verdict_card(session: AsyncSession, fact_check_id: int) -> VerdictCard | None:
+    cited = await factchecks.cited_fact_check(session, fact_check_id)
+    return VerdictCard.of(cited) if cited is not None else None
 
 
 async def _similar_claim(

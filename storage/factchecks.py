@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, or_, text
+from sqlalchemy import Row, bindparam, func, or_, text
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +28,7 @@ from storage.types import utcnow
 __all__ = [
     "IMPORTED_FIELDS",
     "UpsertStatus",
+    "cited_fact_check",
     "count_fact_checks",
     "existing_fact_check_urls",
     "fact_check_content_hash",
@@ -246,6 +248,29 @@ async def existing_fact_check_urls(session: AsyncSession, urls: Sequence[str]) -
 
 async def get_fact_check(session: AsyncSession, fact_check_id: int) -> FactCheck | None:
     return await session.get(FactCheck, fact_check_id)
+
+
+# What a reply cites of a fact-check. Every verdict sent reads it: built once, on the table,
+# and read as columns rather than loaded as a model (storage._upsert says why).
+_CITED_COLUMNS = (
+    "id",
+    "url",
+    "rating",
+    "rating_text",
+    "headline",
+    "claim_reviewed",
+    "publisher",
+    "published_at",
+)
+_CITED = select_columns(*(FactCheck.__table__.c[name] for name in _CITED_COLUMNS)).where(
+    FactCheck.__table__.c.id == bindparam("fact_check_id")
+)
+
+
+async def cited_fact_check(session: AsyncSession, fact_check_id: int) -> Row[Any] | None:
+    """The columns of a fact-check a reply cites (``intake.VerdictCard``), if it exists."""
+    result = await session.exec(_CITED, params={"fact_check_id": fact_check_id})
+    return result.first()
 
 
 async def get_fact_checks(session: AsyncSession, ids: Sequence[int]) -> list[FactCheck]:
