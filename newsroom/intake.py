@@ -234,8 +234,8 @@ async def receive_tip(
         # (that lock is for founding claims). In a viral burst most forwards are such repeats.
         answered = await _answered_claim_repeated_by(session, stored)
         if answered is not None:
-            answered = await _count_in(session, answered, filing)
-            result = await _answer(session, stored, answered, filing, None)
+            claim = await _count_in(session, answered, filing)
+            result = await _answer(session, stored, claim, filing, None)
 
     if answered is None:
         if _matchable(normalized):
@@ -299,28 +299,32 @@ async def _file_and_decide(
                 matches = await indexes.rematch_with_new_claims(
                     session, matches, filing.text, language
                 )
-            claim, joined = await _file_under_claim(
-                session,
-                stored,
-                matches,
-                language,
-                picture_claim_id=filing.picture_claim_id,
-                picture_fact_check_id=filing.picture_fact_check_id,
-                canonical_text=filing.canonical_text,
+            joined = await _claim_joined_by(
+                session, stored, matches, picture_claim_id=filing.picture_claim_id
             )
-            if joined:
-                claim = await _count_in(session, claim, filing)
-            result = await _answer(session, stored, claim, filing, matches, founded=not joined)
-        if not joined:
+            if joined is not None:
+                claim = await _count_in(session, joined, filing)
+            else:
+                claim = await _found_claim(
+                    session,
+                    stored,
+                    matches,
+                    language,
+                    picture_fact_check_id=filing.picture_fact_check_id,
+                    canonical_text=filing.canonical_text,
+                )
+            founded = joined is None
+            result = await _answer(session, stored, claim, filing, matches, founded=founded)
+        if founded:
             await indexes.add_claim(claim)
-    return result, joined
+    return result, not founded
 
 
-async def _count_in(session: AsyncSession, claim: Claim, filing: _Filing) -> Claim:
+async def _count_in(session: AsyncSession, claim_id: int, filing: _Filing) -> Claim:
     """Count the tip in the claim it joins (a claim it founds is born counted)."""
     return await claims.count_tip_in_claim(
         session,
-        claim.id,
+        claim_id,
         tip_id=filing.tip_id,
         reporter_id=filing.reporter_id,
         at=filing.received_at,
@@ -441,19 +445,20 @@ def _tip_fields(tip: IncomingTip, text: str, normalized: str, language: str) -> 
     }
 
 
-async def _claim_with_same_post(session: AsyncSession, tip: Tip) -> Claim | None:
-    """The live claim holding this tip's very text or media file, if one does."""
+async def _claim_with_same_post(session: AsyncSession, tip: Tip) -> Row[Any] | None:
+    """The live claim holding this tip's very text or media file, if one does, as
+    :func:`storage.claims.claim_state` gives it."""
     claim = await tips.claim_with_same_text(session, tip.content_hash) if tip.content_hash else None
     if claim is None and tip.media_file_unique_id:
         claim = await tips.claim_with_same_media(session, tip.media_file_unique_id)
     return claim
 
 
-async def _answered_claim_repeated_by(session: AsyncSession, tip: Tip) -> Claim | None:
+async def _answered_claim_repeated_by(session: AsyncSession, tip: Tip) -> int | None:
     """The answered claim already holding this tip's text or media file, if there is one.
 
-    The first step of :func:`_file_under_claim`, for a claim whose verdict is then the
-    answer whatever the matches say.
+    The first step of :func:`_claim_joined_by`, for a claim whose verdict is then the answer
+    whatever the matches say.
     """
     claim = await _claim_with_same_post(session, tip)
     answered = (
@@ -461,25 +466,16 @@ async def _answered_claim_repeated_by(session: AsyncSession, tip: Tip) -> Claim 
         and claim.status == ClaimStatus.ANSWERED
         and claim.fact_check_id is not None
     )
-    return claim if answered else None
+    return claim.id if claim is not None and answered else None
 
 
-async def _file_under_claim(
-    session: AsyncSession,
-    tip: Tip,
-    matches: Matches | None,
-    language: str,
-    *,
-    picture_claim_id: int | None = None,
-    picture_fact_check_id: int | None = None,
-    canonical_text: str | None = None,
-) -> tuple[Claim, bool]:
-    """The claim this tip belongs to, and whether it already existed.
+async def _claim_joined_by(
+    session: AsyncSession, tip: Tip, matches: Matches | None, *, picture_claim_id: int | None
+) -> int | None:
+    """The existing claim this tip belongs to, if any.
 
     Identical text, the very same media file and a copy of the same picture are certain;
-    otherwise the nearest open claim joins only above the clustering threshold. A new claim
-    is answered at birth when a published fact-check matches with certainty (its text, or the
-    picture it debunks).
+    otherwise the nearest open claim joins only above the clustering threshold.
     """
     claim = await _claim_with_same_post(session, tip)
     if claim is None:
@@ -487,13 +483,26 @@ async def _file_under_claim(
         nearest = matches.claims[0] if matches and matches.claims else None
         if claim_id is None and nearest is not None and nearest.decision == "reply":
             claim_id = int(nearest.id)
-        claim = await claims.get_claim(session, claim_id) if claim_id is not None else None
+        claim = await claims.claim_state(session, claim_id) if claim_id is not None else None
     if claim is not None and claim.merged_into_id is not None:
         # Merged since the index last looked: the tip belongs where its claim went.
-        claim = await claims.get_claim(session, claim.merged_into_id)
+        claim = await claims.claim_state(session, claim.merged_into_id)
     if claim is not None and claim.status != ClaimStatus.MERGED:
-        return claim, True
+        return int(claim.id)
+    return None
 
+
+async def _found_claim(
+    session: AsyncSession,
+    tip: Tip,
+    matches: Matches | None,
+    language: str,
+    *,
+    picture_fact_check_id: int | None = None,
+    canonical_text: str | None = None,
+) -> Claim:
+    """A new claim for this tip, answered at birth when a published fact-check matches with
+    certainty (its text, or the picture it debunks)."""
     fields: dict[str, object] = {}
     best = matches.fact_checks[0] if matches and matches.fact_checks else None
     answer = picture_fact_check_id
@@ -506,7 +515,7 @@ async def _file_under_claim(
             "answered_at": tip.received_at,
         }
     known = language if language != "und" else None
-    claim = await claims.create_claim(
+    return await claims.create_claim(
         session,
         canonical_text=canonical_text or tip.text or f"[{tip.media_kind or 'media'}]",
         language=known,
@@ -522,7 +531,6 @@ async def _file_under_claim(
         last_seen_at=tip.received_at,
         **fields,
     )
-    return claim, False
 
 
 async def _decide_reply(

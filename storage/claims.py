@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, text, update
+from sqlalchemy import Row, bindparam, case, exists, func, text, update
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +27,20 @@ async def create_claim(session: AsyncSession, **fields: Any) -> Claim:
 
 async def get_claim(session: AsyncSession, claim_id: int) -> Claim | None:
     return await session.get(Claim, claim_id)
+
+
+# What filing a tip asks of a claim it may join. Every forward asks it once or twice: built
+# once, on the table, and read as columns rather than loaded as a model (storage._upsert says
+# why). storage.tips finds a claim by its tips' text with the same columns.
+CLAIM_STATE = tuple(
+    Claim.__table__.c[name] for name in ("id", "status", "fact_check_id", "merged_into_id")
+)
+_CLAIM_STATE = select_columns(*CLAIM_STATE).where(Claim.__table__.c.id == bindparam("claim_id"))
+
+
+async def claim_state(session: AsyncSession, claim_id: int) -> Row[Any] | None:
+    """A claim's id, status, fact-check and what it was merged into, if it exists."""
+    return (await session.exec(_CLAIM_STATE, params={"claim_id": claim_id})).first()
 
 
 def _counting_tip() -> Any:

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import Row, bindparam, or_, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage._upsert import insert_new
+from storage.claims import CLAIM_STATE
 from storage.models import Claim, ClaimStatus, Tip
 
 # Statements every forward runs, built once (storage._upsert says why). They load no tips, so
@@ -114,25 +116,27 @@ async def text_is_public(session: AsyncSession, claim: Claim, *, senders: int) -
 
 
 def _live_claim_of_tip(condition: Any) -> Any:
+    claim = Claim.__table__
     return (
-        select(Claim)
-        .join(Tip, col(Tip.claim_id) == Claim.id)
-        .where(condition, Claim.status != ClaimStatus.MERGED)
-        .order_by(col(Tip.received_at).desc())
+        select_columns(*CLAIM_STATE)
+        .join_from(claim, _tip, _tip.c.claim_id == claim.c.id)
+        .where(condition, claim.c.status != ClaimStatus.MERGED)
+        .order_by(_tip.c.received_at.desc())
         .limit(1)
     )
 
 
-_CLAIM_WITH_SAME_TEXT = _live_claim_of_tip(Tip.content_hash == bindparam("hash"))
-_CLAIM_WITH_SAME_MEDIA = _live_claim_of_tip(Tip.media_file_unique_id == bindparam("file"))
+_CLAIM_WITH_SAME_TEXT = _live_claim_of_tip(_tip.c.content_hash == bindparam("hash"))
+_CLAIM_WITH_SAME_MEDIA = _live_claim_of_tip(_tip.c.media_file_unique_id == bindparam("file"))
 
 
-async def claim_with_same_text(session: AsyncSession, content_hash: str) -> Claim | None:
-    """The live claim an identical (normalised) text was already filed under, if any."""
+async def claim_with_same_text(session: AsyncSession, content_hash: str) -> Row[Any] | None:
+    """The live claim an identical (normalised) text was already filed under, if any, as
+    :func:`storage.claims.claim_state` gives it."""
     return (await session.exec(_CLAIM_WITH_SAME_TEXT, params={"hash": content_hash})).first()
 
 
-async def claim_with_same_media(session: AsyncSession, file_unique_id: str) -> Claim | None:
+async def claim_with_same_media(session: AsyncSession, file_unique_id: str) -> Row[Any] | None:
     """The live claim the very same picture or video (Telegram's file_unique_id) was filed
-    under."""
+    under, as :func:`storage.claims.claim_state` gives it."""
     return (await session.exec(_CLAIM_WITH_SAME_MEDIA, params={"file": file_unique_id})).first()

@@ -129,6 +129,17 @@ async def test_claims_are_found_by_text_hash_and_media_but_not_when_merged(
         assert await tips.claim_with_same_text(session, "nothing") is None
 
 
+async def test_a_claims_state_is_what_filing_a_tip_asks_of_it(database: Database) -> None:
+    into = await _claim(database)
+    merged = await _claim(database, status=ClaimStatus.MERGED, merged_into_id=into)
+    async with database.session() as session:
+        state = await claims.claim_state(session, merged)
+        assert state is not None
+        assert (state.id, state.status, state.merged_into_id) == (merged, "merged", into)
+        assert state.fact_check_id is None
+        assert await claims.claim_state(session, 10_000) is None
+
+
 async def test_the_same_text_finds_the_claim_of_its_newest_tip(database: Database) -> None:
     older, newer = await _claim(database), await _claim(database)
     now = utcnow()
@@ -146,7 +157,10 @@ async def test_the_same_text_finds_the_claim_of_its_newest_tip(database: Databas
         found = await tips.claim_with_same_text(session, "h")
         assert found is not None
         assert found.id == newer
-        await claims.update_claim(session, found, status=ClaimStatus.MERGED)
+        assert found.status == ClaimStatus.NEW
+        newest = await claims.get_claim(session, found.id)
+        assert newest is not None
+        await claims.update_claim(session, newest, status=ClaimStatus.MERGED)
         found = await tips.claim_with_same_text(session, "h")
         assert found is not None
         assert found.id == older
