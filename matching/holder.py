@@ -147,10 +147,10 @@ class MatchingProcess(asyncio.Protocol):
     """An :class:`IndexHolder` in a process of its own, and the worker's end of the pipes to it.
 
     Calls go down one pipe and their results come back up another, in the same order: the
-    process answers one at a time. The event loop writes a call and reads a result itself,
-    without the two helper threads of a ``ProcessPoolExecutor`` that used to carry each
-    hand-over, and whose turns at the interpreter lock stopped the loop for 0.3-0.5 ms a call
-    (docs/BENCHMARKS.md, issue 10).
+    process answers one at a time. The event loop writes a call and reads a result itself.
+    A ``ProcessPoolExecutor`` carried each call on two helper threads of the worker, at
+    0.42-0.73 ms of its CPU a call, most of it in those threads and holding the interpreter
+    lock the loop needs (docs/BENCHMARKS.md, issue 10).
     """
 
     def __init__(self, *holder_args: object) -> None:
