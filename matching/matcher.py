@@ -235,7 +235,7 @@ class Matcher:
         semantic = np.maximum(self._vectors.similarities(ids, query_vector), 0.0)
         query_coverage, document_coverage = self._lexical.overlap(tokens, ids)
         cross = np.array([_cross_language(lang, self._langs.get(doc_id)) for doc_id in ids])
-        return ids, semantic.astype(np.float64), query_coverage, document_coverage, cross
+        return ids, semantic, query_coverage, document_coverage, cross
 
     def features(
         self, text: str, vector: np.ndarray | None = None, *, lang: str | None = None
