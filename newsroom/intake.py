@@ -32,7 +32,7 @@ from newsroom.indexes import MatchingIndexes, vector_to_bytes
 from storage import claims, factchecks, pictures, subscriptions, tips
 from storage.claims import OPEN_STATUSES
 from storage.db import Database
-from storage.models import Claim, ClaimStatus, FactCheck, MatchFeedback, Tip
+from storage.models import Claim, ClaimStatus, MatchFeedback, Tip
 from storage.reporters import get_reporter, touch_tip_sender
 from storage.types import utcnow
 
@@ -139,17 +139,20 @@ class VerdictCard:
     published_at: datetime | None
 
     @classmethod
-    def of(cls, fact_check: FactCheck | Row[Any]) -> VerdictCard:
-        """From a fact-check, or the columns of it a reply cites (``cited_fact_check``)."""
+    async def read(cls, session: AsyncSession, fact_check_id: int) -> VerdictCard | None:
+        """The card of a stored fact-check, read as the columns it cites; None if deleted."""
+        cited = await factchecks.cited_fact_check(session, fact_check_id)
+        if cited is None:
+            return None
         return cls(
-            fact_check_id=fact_check.id or 0,
-            url=fact_check.url,
-            rating=fact_check.rating,
-            rating_text=fact_check.rating_text,
-            headline=fact_check.headline,
-            claim_reviewed=fact_check.claim_reviewed,
-            publisher=fact_check.publisher,
-            published_at=fact_check.published_at,
+            fact_check_id=cited.id,
+            url=cited.url,
+            rating=cited.rating,
+            rating_text=cited.rating_text,
+            headline=cited.headline,
+            claim_reviewed=cited.claim_reviewed,
+            publisher=cited.publisher,
+            published_at=cited.published_at,
         )
 
 
@@ -378,13 +381,13 @@ async def _answer_again(session: AsyncSession, tip: Tip) -> IntakeResult:
     if tip.reply_sent_at is not None or tip.reply_kind not in _ANSWERED_AGAIN:
         return IntakeResult(kind="repeat", tip_id=tip.id, claim_id=tip.claim_id)
     claim = await claims.get_claim(session, tip.claim_id) if tip.claim_id else None
-    fact_check = await session.get(FactCheck, tip.fact_check_id) if tip.fact_check_id else None
+    card = await VerdictCard.read(session, tip.fact_check_id) if tip.fact_check_id else None
     asked = await claims.get_claim(session, tip.asked_claim_id) if tip.asked_claim_id else None
     return IntakeResult(
         kind=tip.reply_kind,  # type: ignore[arg-type]
         tip_id=tip.id,
         claim_id=tip.claim_id,
-        fact_check=VerdictCard.of(fact_check) if fact_check else None,
+        fact_check=card,
         similar_claim=SimilarClaim(asked.id or 0, asked.canonical_text) if asked else None,
         score=tip.match_score,
         other_senders=max(claim.reporter_count - 1, 0) if claim else 0,
@@ -546,11 +549,11 @@ async def _decide_reply(
     others = max(claim.reporter_count - 1, 0)
     base = {"tip_id": tip.id, "claim_id": claim.id, "other_senders": others, "language": language}
     if claim.status == ClaimStatus.ANSWERED and claim.fact_check_id is not None:
-        card = await _verdict_card(session, claim.fact_check_id)
+        card = await VerdictCard.read(session, claim.fact_check_id)
         if card is not None:
             return IntakeResult(kind="verdict", fact_check=card, **base)
     if picture_fact_check_id is not None:
-        card = await _verdict_card(session, picture_fact_check_id)
+        card = await VerdictCard.read(session, picture_fact_check_id)
         if card is not None:
             return IntakeResult(kind="verdict", fact_check=card, **base)
     best = matches.fact_checks[0] if matches and matches.fact_checks else None
@@ -560,7 +563,7 @@ async def _decide_reply(
             score, similar_claim = similar
             return IntakeResult(kind="ask_claim", similar_claim=similar_claim, score=score, **base)
         return IntakeResult(kind="queued", **base)
-    card = await _verdict_card(session, int(best.id))
+    card = await VerdictCard.read(session, int(best.id))
     if card is None:  # deleted since the index saw it
         return IntakeResult(kind="queued", **base)
     if claim.suggested_fact_check_id is None:
@@ -569,11 +572,6 @@ async def _decide_reply(
         )
     kind: ReplyKind = "verdict" if best.decision == "reply" else "ask"
     return IntakeResult(kind=kind, fact_check=card, score=best.score, **base)
-
-
-async def _verdict_card(session: AsyncSession, fact_check_id: int) -> VerdictCard | None:
-    cited = await factchecks.cited_fact_check(session, fact_check_id)
-    return VerdictCard.of(cited) if cited is not None else None
 
 
 async def _similar_claim(
@@ -709,22 +707,26 @@ async def _verdict_from_picture(
         return None
     async with db.session() as session:
         stored = await session.get_one(Tip, tip_id)
-        fact_check = await session.get(FactCheck, fact_check_id)
+        card = await VerdictCard.read(session, fact_check_id)
         claim = await claims.get_claim(session, stored.claim_id) if stored.claim_id else None
-        if fact_check is None or claim is None:
+        if card is None or claim is None:
             return None
         if claim.fact_check_id is None and (claim.suggested_score or 0.0) < score:
             await claims.update_claim(
-                session, claim, suggested_fact_check_id=fact_check.id, suggested_score=score
+                session, claim, suggested_fact_check_id=card.fact_check_id, suggested_score=score
             )
         await tips.update_tip(
-            session, stored, reply_kind="verdict", fact_check_id=fact_check.id, match_score=score
+            session,
+            stored,
+            reply_kind="verdict",
+            fact_check_id=card.fact_check_id,
+            match_score=score,
         )
         return IntakeResult(
             kind="verdict",
             tip_id=tip_id,
             claim_id=claim.id,
-            fact_check=VerdictCard.of(fact_check),
+            fact_check=card,
             score=score,
             other_senders=max(claim.reporter_count - 1, 0),
             language=language,
@@ -751,14 +753,14 @@ async def record_match_answer(
         if tip.asked_claim_id is not None:
             return await _answer_about_claim(session, tip, reporter.id, same=confirmed)
         claim = await claims.get_claim(session, tip.claim_id) if tip.claim_id else None
-        fact_check = await session.get(FactCheck, tip.fact_check_id) if tip.fact_check_id else None
-        if claim is None or fact_check is None:
+        card = await VerdictCard.read(session, tip.fact_check_id) if tip.fact_check_id else None
+        if claim is None or card is None:
             raise TipNotFoundError(tip_id)
         if tip.reply_kind == "ask":
             session.add(
                 MatchFeedback(
                     tip_id=tip.id,
-                    fact_check_id=fact_check.id,
+                    fact_check_id=card.fact_check_id,
                     score=tip.match_score,
                     confirmed=confirmed,
                 )
@@ -770,7 +772,7 @@ async def record_match_answer(
             kind="verdict" if confirmed else "queued",
             tip_id=tip.id,
             claim_id=claim.id,
-            fact_check=VerdictCard.of(fact_check) if confirmed else None,
+            fact_check=card if confirmed else None,
             score=tip.match_score,
             other_senders=max(claim.reporter_count - 1, 0),
             language=tip.language or "und",
@@ -799,13 +801,13 @@ async def _answer_about_claim(
         claim = await claims.get_claim(session, claim.merged_into_id)
     if claim is None:
         raise TipNotFoundError(tip.id)
-    fact_check = await session.get(FactCheck, claim.fact_check_id) if claim.fact_check_id else None
-    answered = claim.status == ClaimStatus.ANSWERED and fact_check is not None
+    card = await VerdictCard.read(session, claim.fact_check_id) if claim.fact_check_id else None
+    answered = claim.status == ClaimStatus.ANSWERED and card is not None
     return IntakeResult(
         kind="verdict" if answered else "queued",
         tip_id=tip.id,
         claim_id=claim.id,
-        fact_check=VerdictCard.of(fact_check) if answered and fact_check else None,
+        fact_check=card if answered else None,
         other_senders=max(claim.reporter_count - 1, 0),
         language=tip.language or "und",
     )

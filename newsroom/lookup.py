@@ -8,7 +8,6 @@ from typing import Literal
 from matching import normalize_text
 from newsroom.context import Newsroom
 from newsroom.intake import MAX_TIP_CHARS, MIN_MATCHABLE_CHARS, VerdictCard
-from storage.factchecks import get_fact_check
 
 
 @dataclass(frozen=True)
@@ -32,11 +31,11 @@ async def check_text(newsroom: Newsroom, text: str, language_code: str | None = 
     if best is None or best.decision == "none":
         return Lookup(kind="none")
     async with newsroom.db.session() as session:
-        fact_check = await get_fact_check(session, int(best.id))
-    if fact_check is None:
+        card = await VerdictCard.read(session, int(best.id))
+    if card is None:
         return Lookup(kind="none")
     kind: Literal["verdict", "ask"] = "verdict" if best.decision == "reply" else "ask"
-    return Lookup(kind=kind, fact_check=VerdictCard.of(fact_check), score=best.score)
+    return Lookup(kind=kind, fact_check=card, score=best.score)
 
 
 async def search_fact_checks(
@@ -49,7 +48,7 @@ async def search_fact_checks(
     cards = []
     async with newsroom.db.session() as session:
         for candidate in candidates:
-            fact_check = await get_fact_check(session, int(candidate.id))
-            if fact_check is not None:
-                cards.append(VerdictCard.of(fact_check))
+            card = await VerdictCard.read(session, int(candidate.id))
+            if card is not None:
+                cards.append(card)
     return cards
