@@ -14,13 +14,18 @@ POST is sent, or the update is queued for getUpdates) to the moment the reply's 
 reaches the emulator, so no real Telegram time is in it. In webhook mode the tip line's answer
 rides on the webhook's 200 and the driver makes that call, as Telegram does. The same load goes
 to a bare PTB echo bot (bench/echo_bot.py) on the same emulator: the ceiling for this machine
-(it answers with a sendMessage of its own, as PTB bots do).
+(it answers with a sendMessage of its own, as PTB bots do). A small virtual machine runs
+faster and slower from one minute to the next (the echo bot has taken 160 to 490 updates/s
+here), so the echo bot runs before every tip line run and after the last, and each tip line
+run is compared with the mean of the echo runs on either side of it.
 
 The worker holds its indexes in a matching process, as `tipline run` does by default
 (``--matching thread`` keeps them on a thread, as ``TIPLINE_MATCHING_PROCESS=false``). CPU and
 memory are summed over the worker and the processes under it; "peak RSS" is the sum of each
 one's peak, which counts the pages they share once per process, and "PSS" is the sum at the
-end of the run with shared pages split between them.
+end of the run with shared pages split between them. The machine's CPU per update (all its
+CPUs, every process) is given too, with this bench's own share (driver and emulator) and, on
+PostgreSQL, the database server's: on a small machine they compete with the worker.
 
     .venv/bin/python bench/throughput.py                       # the full matrix (~1 h)
     .venv/bin/python bench/throughput.py --sizes 1000 --databases sqlite --modes webhook
@@ -538,6 +543,36 @@ def _load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def _machine_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy, over all its CPUs (/proc/stat)."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = ticks[3], ticks[4]
+    return (sum(ticks[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_seconds() -> float:
+    """CPU time used so far by the PostgreSQL server's processes alive now, from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            name, fields = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+            if name == "postgres":
+                fields_after = fields.split()
+                ticks += int(fields_after[11]) + int(fields_after[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(process: BotProcess) -> dict[str, float]:
+    own, others = process.cpu_seconds()
+    return {
+        "worker": own,
+        "worker_and_matching": own + others,
+        "database_server": _postgres_cpu_seconds(),
+        "bench": time.process_time(),
+        "machine": _machine_cpu_seconds(),
+    }
+
+
 async def measure(
     args: argparse.Namespace,
     databases: Databases,
@@ -577,17 +612,23 @@ async def measure(
             await driver.phase(http, args.warmup, 4)
             idle = await driver.phase(http, args.idle_updates, 1)
             profiler = _start_profiler(args.profile, process, bot, mode, engine, size)
-            own_before, others_before = process.cpu_seconds()
+            cpu_before = _cpu_seconds(process)
             loaded = await driver.phase(http, args.updates, args.window)
-            own_after, others_after = process.cpu_seconds()
+            cpu_after = _cpu_seconds(process)
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(timeout=60)
         record["idle"] = idle.summary()
         record["loaded"] = loaded.summary()
-        own, others = own_after - own_before, others_after - others_before
-        record["loaded"]["cpu_ms_per_update"] = round((own + others) * 1000 / args.updates, 1)
-        record["loaded"]["worker_cpu_ms_per_update"] = round(own * 1000 / args.updates, 1)
+        cpu_ms = {
+            who: (cpu_after[who] - cpu_before[who]) * 1000 / args.updates for who in cpu_before
+        }
+        record["loaded"]["cpu_ms_per_update"] = round(cpu_ms["worker_and_matching"], 1)
+        record["loaded"]["worker_cpu_ms_per_update"] = round(cpu_ms["worker"], 1)
+        record["loaded"]["machine_cpu_ms_per_update"] = round(cpu_ms["machine"], 1)
+        record["loaded"]["bench_cpu_ms_per_update"] = round(cpu_ms["bench"], 1)
+        if engine == "postgresql":
+            record["loaded"]["database_cpu_ms_per_update"] = round(cpu_ms["database_server"], 1)
         record["peak_rss_mb"], record["rss_mb"] = (round(v) for v in process.memory_mb())
         record["pss_mb"] = round(process.proportional_mb())
         record["mix"] = dict(driver.mix.counts)
@@ -605,26 +646,37 @@ def _log(message: str) -> None:
 
 
 def _table(records: list[dict[str, Any]]) -> str:
-    ceilings = {r["mode"]: r["loaded"]["updates_per_s"] for r in records if r["bot"] == "echo"}
     lines = [
         "| Bot | Mode | DB | Fact-checks | Updates/s | vs echo | CPU ms/update (worker's own) "
+        "| Machine CPU ms/update (bench's, PostgreSQL's) "
         "| p50 / p95 / p99 ms (loaded) | p50 / p99 ms (idle) | Peak RSS / PSS MB | Load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    machine_parts = ("bench_cpu_ms_per_update", "database_cpu_ms_per_update")
     for r in records:
         loaded, idle = r["loaded"], r["idle"]
-        ceiling = ceilings.get(r["mode"])
-        ratio = f"{loaded['updates_per_s'] / ceiling:.0%}" if ceiling and r["bot"] != "echo" else ""
+        ratio = f"{r['vs_echo']:.0%}" if "vs_echo" in r else ""
         lines.append(
             f"| {r['bot']} | {r['mode']} | {r['database'] or '-'} | "
             f"{r['fact_checks'] if r['fact_checks'] is not None else '-'} | "
             f"{loaded['updates_per_s']} | {ratio} | {loaded['cpu_ms_per_update']} "
-            f"({loaded['worker_cpu_ms_per_update']}) | "
+            f"({loaded['worker_cpu_ms_per_update']}) | {loaded['machine_cpu_ms_per_update']} "
+            f"({', '.join(str(loaded[k]) for k in machine_parts if k in loaded)}) | "
             f"{loaded['p50_ms']} / {loaded['p95_ms']} / {loaded['p99_ms']} | "
             f"{idle['p50_ms']} / {idle['p99_ms']} | {r['peak_rss_mb']} / {r['pss_mb']} | "
             f"{r['load_before']} → {r['load_after']} |"
         )
     return "\n".join(lines)
+
+
+def _compare_with_echo(runs: list[dict[str, Any]]) -> None:
+    """Each tip line run against the mean of the echo bot's runs just before and after it."""
+    for before, run, after in zip(runs, runs[1:], runs[2:], strict=False):
+        if run["bot"] == "tipline" and before["bot"] == after["bot"] == "echo":
+            ceiling = (before["loaded"]["updates_per_s"] + after["loaded"]["updates_per_s"]) / 2
+            run["echo_updates_per_s"] = round(ceiling, 1)
+            run["vs_echo"] = round(run["loaded"]["updates_per_s"] / ceiling, 3)
+            _log(f"{run['database']} {run['fact_checks']}: {run['vs_echo']:.0%} of the echo bot")
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -633,8 +685,12 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     try:
         for mode in args.modes:
-            plan: list[tuple[str, str | None, int | None]] = [("echo", None, None)]
-            plan += [("tipline", e, s) for e in args.databases for s in args.sizes]
+            plan: list[tuple[str, str | None, int | None]] = []
+            for engine in args.databases:
+                for size in args.sizes:
+                    plan += [("echo", None, None), ("tipline", engine, size)]
+            plan.append(("echo", None, None))
+            first = len(records)
             for bot, engine, size in plan:
                 _log(f"{bot} {mode} {engine or ''} {size or ''}")
                 record = await measure(
@@ -642,6 +698,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 )
                 print(json.dumps(record), flush=True)
                 records.append(record)
+            _compare_with_echo(records[first:])
     finally:
         await databases.drop_all()
         shutil.rmtree(workdir, ignore_errors=True)
