@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage._sqlite import connector_for, on_the_loop
@@ -38,8 +42,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An engine tuned per dialect: SQLite pragmas on every connection, a pool for PostgreSQL."""
+def create_engine(url: str, *, ping_after_idle_s: float = 5.0, **options: Any) -> AsyncEngine:
+    """An engine tuned per dialect: SQLite pragmas on every connection, a pool for PostgreSQL.
+
+    A pooled PostgreSQL connection that sat idle for ``ping_after_idle_s`` is pinged before
+    use, and replaced if the ping fails (see :func:`_ping_if_idle`).
+    """
     if url.startswith("sqlite"):
         if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
             options.setdefault("poolclass", StaticPool)
@@ -47,9 +55,41 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    options.setdefault("pool_pre_ping", True)
     options.setdefault("pool_size", 10)
-    return create_async_engine(url, **options)
+    engine = create_async_engine(url, **options)
+    pool = engine.sync_engine.pool
+    event.listen(pool, "checkin", _note_checkin)
+    event.listen(pool, "checkout", partial(_ping_if_idle, engine.dialect, ping_after_idle_s))
+    return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(
+    dialect: Dialect,
+    idle_s: float,
+    dbapi_connection: Any,
+    record: ConnectionPoolEntry,
+    _proxy: Any,
+) -> None:
+    """Ping a connection back from a rest, and have the pool replace it if the ping fails.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout, and asyncpg's ping is three round
+    trips (BEGIN, an empty query, ROLLBACK): under a burst, a third of a forward's trips to
+    PostgreSQL and their share of the worker's CPU (docs/BENCHMARKS.md). A connection in
+    steady use needs none. If the server went away meanwhile (a restart), its next statement
+    fails as a disconnect, SQLAlchemy then replaces every connection in the pool, and the
+    update is retried: from the inbox, or by Telegram after a 503.
+    """
+    checked_in_at = record.info.get("checked_in_at")
+    if checked_in_at is None or time.monotonic() - checked_in_at < idle_s:
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as error:
+        raise DisconnectionError(f"idle connection lost: {type(error).__name__}") from error
 
 
 class _Turns:
