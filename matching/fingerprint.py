@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+import numpy as np
+
 __all__ = ["content_hash", "hamming", "simhash"]
 
 _BITS = 64
@@ -16,17 +18,25 @@ def content_hash(normalized_text: str) -> str:
 
 
 def simhash(tokens: Sequence[str]) -> int:
-    """64-bit SimHash of word shingles, as a signed integer (fits a BIGINT column)."""
-    features = [" ".join(tokens[i : i + 2]) for i in range(max(len(tokens) - 1, 1))]
-    weights = [0] * _BITS
-    for feature in features:
-        if not feature:
-            continue
-        digest = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
-        for bit in range(_BITS):
-            weights[bit] += 1 if digest >> bit & 1 else -1
-    value = sum(1 << bit for bit in range(_BITS) if weights[bit] > 0)
-    return value - (1 << _BITS) if value >= 1 << (_BITS - 1) else value
+    """64-bit SimHash of word shingles, as a signed integer (fits a BIGINT column).
+
+    Each shingle's 8-byte BLAKE2b digest, read as a big-endian integer, votes on every bit:
+    a bit is set where more digests have it set than not. The votes are counted as arrays,
+    the same as bit by bit but a tenth of the CPU (every forward's text is hashed).
+    """
+    shingles = [" ".join(tokens[i : i + 2]) for i in range(max(len(tokens) - 1, 1))]
+    # Each digest byte-reversed, so that unpacking each byte from its low bit numbers the
+    # digest's bits from 0 (its lowest) to 63.
+    digests = b"".join(
+        hashlib.blake2b(shingle.encode(), digest_size=8).digest()[::-1]
+        for shingle in shingles
+        if shingle
+    )
+    if not digests:
+        return 0
+    bits = np.unpackbits(np.frombuffer(digests, np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+    majority = 2 * bits.sum(axis=0, dtype=np.int64) > len(bits)
+    return int.from_bytes(np.packbits(majority, bitorder="little").tobytes(), "little", signed=True)
 
 
 def hamming(a: int, b: int) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from random import Random
+
 import pytest
 
 from matching import content_hash, hamming, normalize_text, simhash, tokenize
@@ -55,6 +58,29 @@ def test_simhash_is_a_signed_64_bit_integer() -> None:
     values = [simhash(tokenize(text)) for text in (RUMOUR, "a b", "x y z", "")]
     assert all(-(1 << 63) <= value < (1 << 63) for value in values)
     assert simhash([]) == 0
+
+
+def _simhash_bit_by_bit(tokens: list[str]) -> int:
+    """SimHash as its definition reads, one digest and one bit at a time: the values stored
+    for every tip since the first release, which a faster simhash must keep."""
+    shingles = [" ".join(tokens[i : i + 2]) for i in range(max(len(tokens) - 1, 1))]
+    votes = [0] * 64
+    for shingle in filter(None, shingles):
+        digest = int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
+        for bit in range(64):
+            votes[bit] += 1 if digest >> bit & 1 else -1
+    value = sum(1 << bit for bit in range(64) if votes[bit] > 0)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def test_simhash_is_its_bit_by_bit_definition() -> None:
+    words = tokenize(RUMOUR + " Ab Juli wird das Leitungswasser rationiert! Не пейте воду 5G")
+    random = Random(7)
+    texts = [[], [""], ["one"], ["a", "b"], words, words[::-1], words * 3]
+    texts += [random.sample(words, random.randint(2, len(words))) for _ in range(200)]
+    values = [simhash(tokens) for tokens in texts]
+    assert values == [_simhash_bit_by_bit(tokens) for tokens in texts]
+    assert min(values) < 0 < max(values)  # the sign bit both ways
 
 
 def test_hamming_counts_differing_bits_across_the_sign_bit() -> None:
