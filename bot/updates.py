@@ -145,9 +145,12 @@ class UpdatePipeline:
         self._wake.set()
         return new
 
-    async def handle_delivery(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+    async def handle_delivery(
+        self, payload: dict[str, Any], update: Update | None = None
+    ) -> dict[str, Any] | None:
         """Record and handle a webhook's update now; returns the call for its 200 to carry.
 
+        ``update`` is the payload as PTB reads it, when the caller has read it already.
         A redelivery of an update already handled gets the same call again: Telegram
         redelivers only what did not get its 200, so that call was never made. Raises
         :class:`UpdateBusyError` when the update is to be delivered again later, and the
@@ -168,7 +171,7 @@ class UpdatePipeline:
                 if taken is None:
                     raise UpdateBusyError("held by another worker")
                 response = WebhookResponse()
-                handled = await self._process(taken, response)
+                handled = await self._process(taken, response, update)
             if not handled:
                 raise UpdateBusyError("transient failure")
             gave_up = taken.attempts > MAX_ATTEMPTS
@@ -309,7 +312,12 @@ class UpdatePipeline:
         self._in_flight.add(task)
         task.add_done_callback(self._done)
 
-    async def _process(self, leased: LeasedUpdate, response: WebhookResponse | None = None) -> bool:
+    async def _process(
+        self,
+        leased: LeasedUpdate,
+        response: WebhookResponse | None = None,
+        update: Update | None = None,
+    ) -> bool:
         """Handle a leased update in its chat's turn; False if it is to be retried later."""
         self._held[leased.update_id, leased.attempts] = leased
         chat_id = _chat_of(leased.payload)
@@ -323,7 +331,7 @@ class UpdatePipeline:
                             "update %s given up after %d attempts", leased.update_id, MAX_ATTEMPTS
                         )
                     else:
-                        await self._handle(leased, outcome, response)
+                        await self._handle(leased, outcome, response, update)
                 finally:
                     self._held.pop((leased.update_id, leased.attempts), None)
                 if outcome.transient_failure:
@@ -336,12 +344,17 @@ class UpdatePipeline:
                 del self._chat_locks[chat_id]
 
     async def _handle(
-        self, leased: LeasedUpdate, outcome: _Outcome, response: WebhookResponse | None
+        self,
+        leased: LeasedUpdate,
+        outcome: _Outcome,
+        response: WebhookResponse | None,
+        update: Update | None,
     ) -> None:
         token = _outcome.set(outcome)
         answer_token = webhook_response.set(response)
         try:
-            update = Update.de_json(leased.payload, self.application.bot)
+            if update is None:
+                update = Update.de_json(leased.payload, self.application.bot)
             await self.application.process_update(update)
         except Exception as error:
             # Handler errors go to the error handler; this is an update PTB cannot read.

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
-from telegram import Update
+from telegram import Bot, Update
 
 from bot.updates import UpdateBusyError, UpdatePipeline
 
@@ -30,20 +30,20 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_UPDATE_BYTES = 256 * 1024
 
 
-def _is_update(payload: Any) -> bool:
-    """An object with a non-negative integer ``update_id`` that PTB can read."""
+def _read_update(payload: Any, bot: Bot) -> Update | None:
+    """The update, if ``payload`` is an object with a non-negative integer ``update_id`` that
+    PTB can read; read once, here, for the handlers too."""
     if not isinstance(payload, dict):
-        return False
+        return None
     update_id = payload.get("update_id")
     if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
-        return False
+        return None
     if update_id >= 2**63:
-        return False
+        return None
     try:
-        Update.de_json(payload, None)
+        return Update.de_json(payload, bot)
     except Exception:  # any shape PTB cannot read is garbage to us, whatever it raises
-        return False
-    return True
+        return None
 
 
 def add_webhook_route(app: web.Application, pipeline: UpdatePipeline, secret: str) -> None:
@@ -65,10 +65,11 @@ def add_webhook_route(app: web.Application, pipeline: UpdatePipeline, secret: st
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return web.Response(status=400, text="not JSON")
-        if not _is_update(payload):
+        update = _read_update(payload, pipeline.application.bot)
+        if update is None:
             return web.Response(status=400, text="not a Telegram update")
         try:
-            answer = await pipeline.handle_delivery(payload)
+            answer = await pipeline.handle_delivery(payload, update)
         except UpdateBusyError:
             return web.Response(status=503, text="try again later")
         except (SQLAlchemyError, OSError) as error:

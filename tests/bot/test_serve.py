@@ -103,15 +103,24 @@ async def test_webhook_mode_registers_records_answers_once_and_stops_cleanly(
     # 200 it got, so the sender hears once.
     assert answers[0] == answers[1]
     await emulator.take_webhook_answer(answers[1])
+    # A command's handler replies through the update itself, which the webhook read: bound
+    # to the bot, or the reply could not be sent.
+    command = emulator.private_message(4242, "/help")
+    async with (
+        aiohttp.ClientSession(headers={SECRET_HEADER: SECRET}) as http,
+        http.post(endpoint, json=command) as response,
+    ):
+        assert response.status == 200
+    await emulator.wait_for("sendMessage", where=lambda c: "How to use" in c.params["text"])
 
     stop.set()
     await asyncio.wait_for(running, 30)
-    [answer] = emulator.sent_messages(4242)
+    answer, _help = emulator.sent_messages(4242)
     assert answer["text"].startswith("Thank you! Fact-checkers have not published anything")
-    assert [c.via_webhook for c in emulator.calls if c.method == "sendMessage"] == [True]
+    assert [c.via_webhook for c in emulator.calls if c.method == "sendMessage"] == [True, False]
     assert await _count(newsroom.db, Tip) == 1
     done = (InboundUpdate.status == InboundUpdateStatus.DONE, InboundUpdate.payload.is_(None))
-    assert await _count(newsroom.db, InboundUpdate, *done) == 1
+    assert await _count(newsroom.db, InboundUpdate, *done) == 2
     assert gc.get_freeze_count() == 0  # collectable again once the bot is gone
 
 
