@@ -80,6 +80,10 @@ SHOWN_AFTER_SENDERS = 3
 # A sender's "yes, the same" merges their claim into the other as this actor (audit log).
 SENDER = Actor(editor_id=None, name="sender", role="public", source="telegram")
 
+# The claim a tip is filed under, as deciding its answer reads it: founded here, or the
+# columns of an existing one as counting the tip in it gave them (storage.claims).
+_FiledClaim = Claim | Row[Any]
+
 
 def _matchable(normalized: str) -> bool:
     return sum(c.isalnum() for c in normalized) >= MIN_MATCHABLE_CHARS
@@ -305,10 +309,11 @@ async def _file_and_decide(
             joined = await _claim_joined_by(
                 session, stored, matches, picture_claim_id=filing.picture_claim_id
             )
+            founded: Claim | None = None
             if joined is not None:
-                claim = await _count_in(session, joined, filing)
+                claim: _FiledClaim = await _count_in(session, joined, filing)
             else:
-                claim = await _found_claim(
+                claim = founded = await _found_claim(
                     session,
                     stored,
                     matches,
@@ -316,14 +321,14 @@ async def _file_and_decide(
                     picture_fact_check_id=filing.picture_fact_check_id,
                     canonical_text=filing.canonical_text,
                 )
-            founded = joined is None
-            result = await _answer(session, stored, claim, filing, matches, founded=founded)
-        if founded:
-            await indexes.add_claim(claim)
-    return result, not founded
+            is_new = founded is not None
+            result = await _answer(session, stored, claim, filing, matches, founded=is_new)
+        if founded is not None:
+            await indexes.add_claim(founded)
+    return result, not is_new
 
 
-async def _count_in(session: AsyncSession, claim_id: int, filing: _Filing) -> Claim:
+async def _count_in(session: AsyncSession, claim_id: int, filing: _Filing) -> Row[Any]:
     """Count the tip in the claim it joins (a claim it founds is born counted)."""
     return await claims.count_tip_in_claim(
         session,
@@ -338,7 +343,7 @@ async def _count_in(session: AsyncSession, claim_id: int, filing: _Filing) -> Cl
 async def _answer(
     session: AsyncSession,
     stored: Tip,
-    claim: Claim,
+    claim: _FiledClaim,
     filing: _Filing,
     matches: Matches | None,
     *,
@@ -539,7 +544,7 @@ async def _found_claim(
 async def _decide_reply(
     session: AsyncSession,
     tip: Tip,
-    claim: Claim,
+    claim: _FiledClaim,
     matches: Matches | None,
     language: str,
     *,
@@ -567,15 +572,13 @@ async def _decide_reply(
     if card is None:  # deleted since the index saw it
         return IntakeResult(kind="queued", **base)
     if claim.suggested_fact_check_id is None:
-        await claims.update_claim(
-            session, claim, suggested_fact_check_id=card.fact_check_id, suggested_score=best.score
-        )
+        await claims.suggest_fact_check(session, claim.id, card.fact_check_id, best.score)
     kind: ReplyKind = "verdict" if best.decision == "reply" else "ask"
     return IntakeResult(kind=kind, fact_check=card, score=best.score, **base)
 
 
 async def _similar_claim(
-    session: AsyncSession, own: Claim, matches: Matches | None
+    session: AsyncSession, own: _FiledClaim, matches: Matches | None
 ) -> tuple[float, SimilarClaim] | None:
     """The open claim to ask a new claim's sender about, with its score, if any.
 

@@ -32,15 +32,29 @@ async def get_claim(session: AsyncSession, claim_id: int) -> Claim | None:
 # What filing a tip asks of a claim it may join. Every forward asks it once or twice: built
 # once, on the table, and read as columns rather than loaded as a model (storage._upsert says
 # why). storage.tips finds a claim by its tips' text with the same columns.
-CLAIM_STATE = tuple(
-    Claim.__table__.c[name] for name in ("id", "status", "fact_check_id", "merged_into_id")
-)
-_CLAIM_STATE = select_columns(*CLAIM_STATE).where(Claim.__table__.c.id == bindparam("claim_id"))
+_claim = Claim.__table__
+CLAIM_STATE = tuple(_claim.c[name] for name in ("id", "status", "fact_check_id", "merged_into_id"))
+_CLAIM_STATE = select_columns(*CLAIM_STATE).where(_claim.c.id == bindparam("claim_id"))
 
 
 async def claim_state(session: AsyncSession, claim_id: int) -> Row[Any] | None:
     """A claim's id, status, fact-check and what it was merged into, if it exists."""
     return (await session.exec(_CLAIM_STATE, params={"claim_id": claim_id})).first()
+
+
+# What filing reads back from the claim a tip is counted in: what deciding the answer asks.
+COUNTED_CLAIM = tuple(
+    _claim.c[name]
+    for name in (
+        "id",
+        "status",
+        "fact_check_id",
+        "suggested_fact_check_id",
+        "tip_count",
+        "reporter_count",
+        "languages",
+    )
+)
 
 
 def _counting_tip() -> Any:
@@ -49,21 +63,29 @@ def _counting_tip() -> Any:
         col(Tip.claim_id) == bindparam("claim"),
         col(Tip.id) != bindparam("tip"),
     )
-    counted = (
-        update(Claim)
-        .where(col(Claim.id) == bindparam("claim"))
+    return (
+        update(_claim)
+        .where(_claim.c.id == bindparam("claim"))
         .values(
-            tip_count=Claim.tip_count + 1,
-            reporter_count=Claim.reporter_count + case((sent_before, 0), else_=1),
+            tip_count=_claim.c.tip_count + 1,
+            reporter_count=_claim.c.reporter_count + case((sent_before, 0), else_=1),
             last_seen_at=bindparam("at"),
         )
-        .returning(Claim)
+        .returning(*COUNTED_CLAIM)
     )
-    return select(Claim).from_statement(counted).execution_options(populate_existing=True)
 
 
 # Built once: every forward runs it (storage._upsert says why).
 _COUNT_TIP = _counting_tip()
+_SUGGEST = (
+    update(_claim)
+    .where(_claim.c.id == bindparam("claim"))
+    .values(
+        suggested_fact_check_id=bindparam("fact_check"),
+        suggested_score=bindparam("score"),
+        updated_at=bindparam("at"),
+    )
+)
 
 
 async def count_tip_in_claim(
@@ -74,8 +96,9 @@ async def count_tip_in_claim(
     reporter_id: int,
     at: datetime,
     language: str | None,
-) -> Claim:
-    """Add one tip, and its reporter unless they sent the claim before, to its counters.
+) -> Row[Any]:
+    """Add one tip, and its reporter unless they sent the claim before, to its counters;
+    returns the claim's :data:`COUNTED_CLAIM` columns as counted.
 
     The counters are incremented in SQL, not read-modify-written in Python, so two workers
     counting forwards of the same viral claim at once never lose one; whether the reporter is
@@ -83,12 +106,22 @@ async def count_tip_in_claim(
     matching indexes must follow, and a new forward is not one.
     """
     params = {"claim": claim_id, "tip": tip_id, "reporter": reporter_id, "at": at}
-    claim = (await session.exec(_COUNT_TIP, params=params)).scalar_one()
+    claim = (await session.exec(_COUNT_TIP, params=params)).one()
     if language and language != "und" and language not in claim.languages:
-        claim.languages = [*claim.languages, language]
-        session.add(claim)
-        await session.flush()
+        await session.exec(
+            update(_claim)
+            .where(_claim.c.id == claim_id)
+            .values(languages=[*claim.languages, language])
+        )
     return claim
+
+
+async def suggest_fact_check(
+    session: AsyncSession, claim_id: int, fact_check_id: int, score: float
+) -> None:
+    """Put a fact-check the matcher found before the editors, for a claim that has none."""
+    params = {"claim": claim_id, "fact_check": fact_check_id, "score": score, "at": utcnow()}
+    await session.exec(_SUGGEST, params=params)
 
 
 async def update_claim(session: AsyncSession, claim: Claim, **fields: Any) -> Claim:
