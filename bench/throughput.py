@@ -551,14 +551,16 @@ def _machine_cpu_seconds() -> float:
 
 
 def _postgres_cpu_seconds() -> float:
-    """CPU time used so far by the PostgreSQL server's processes alive now, from /proc."""
+    """CPU time used so far by the PostgreSQL server, from /proc: its processes alive now,
+    and those that ended (a closed connection's backend), which the postmaster's children's
+    times hold."""
     ticks = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
-            name, fields = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+            name, after = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
             if name == "postgres":
-                fields_after = fields.split()
-                ticks += int(fields_after[11]) + int(fields_after[12])
+                fields = after.split()
+                ticks += sum(int(value) for value in fields[11:15])  # own and ended children's
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
