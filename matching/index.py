@@ -24,16 +24,40 @@ _PROBED_CELLS = 24  # the cells a query reads
 _KMEANS_ROUNDS = 8
 _KMEANS_SAMPLE_PER_CELL = 32
 _UNSORTED = 4096  # postings (or rows) kept aside before they are sorted in with the rest
+_RANKED_IN_FULL = 16_384  # BM25 scores of fewer documents are ranked without narrowing
+_SAMPLE_STEP = 16
 
 
 def _top(scores: np.ndarray, slots: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k best, best first; of equal scores the earlier slot, so that the choice among
+    ties does not depend on which scores were ranked (see :func:`_contenders`)."""
     if len(slots) == 0 or k <= 0:
         return []
     if len(slots) > k:
-        keep = np.argpartition(-scores, k - 1)[:k]
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        above = np.flatnonzero(scores > kth)
+        tied = np.flatnonzero(scores == kth)
+        tied = tied[np.argsort(slots[tied], kind="stable")][: k - len(above)]
+        keep = np.concatenate([above, tied])
         slots, scores = slots[keep], scores[keep]
-    order = np.argsort(-scores, kind="stable")
+    order = np.lexsort((slots, -scores))
     return [(int(slots[i]), float(scores[i])) for i in order]
+
+
+def _contenders(scores: np.ndarray, k: int) -> np.ndarray:
+    """The slots of a dense row of scores that may be among its k best positive ones.
+
+    A query's common words reach nearly every document, and ranking all of them took a pass
+    of argpartition over the row: 0.9 ms at 100,000 fact-checks, half of a BM25 search. The
+    k-th best of every 16th score is no better than the k-th best of all, so the scores at
+    least that good hold the k best, and are a few hundred.
+    """
+    sample = scores[::_SAMPLE_STEP]
+    if len(scores) >= _RANKED_IN_FULL and len(sample) > k:
+        floor = np.partition(sample, len(sample) - k)[len(sample) - k]
+        if floor > 0:
+            return np.flatnonzero(scores >= floor)
+    return np.flatnonzero(scores > 0)
 
 
 class _Column:
@@ -230,8 +254,8 @@ class LexicalIndex:
                 slots = self._entry_slot.values[newer]
                 tf, lengths = self._entry_count.values[newer], self._length.values[slots]
                 np.add.at(totals, slots, weight * self._weights(tf, lengths, average))
-        hits = np.flatnonzero(totals)  # first: argpartition is slow over many equal zeros
-        hits = hits[self._live.values[hits]]
+        totals *= self._live.values  # removed documents' postings stay until a tidy-up
+        hits = _contenders(totals, k)
         return [(self._ids[slot], score) for slot, score in _top(totals[hits], hits, k)]
 
     def overlap(

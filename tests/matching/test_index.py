@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from matching import LexicalIndex, VectorIndex, tokenize
+from matching import index as index_module
 
 DOCS = {
     "banks": "banks close on monday withdraw your money",
@@ -178,6 +179,30 @@ def test_bm25_scores_stay_exact_through_adds_replacements_and_removals() -> None
             assert score == pytest.approx(expected[doc_id], rel=0.02)
         tenth_best = sorted(expected.values(), reverse=True)[len(found) - 1]
         assert found[-1][1] >= tenth_best * 0.98  # nothing better was left out
+
+
+def test_bm25_over_many_documents_finds_the_k_best_of_all_and_ties_go_to_the_older(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past 16,384 documents a search ranks only the scores that may be among the best."""
+    rng = np.random.default_rng(11)
+    vocabulary = [f"w{n}" for n in range(60)]
+    index = LexicalIndex()
+    for doc_id in range(20_000):  # four words of sixty: ties by the thousand
+        index.add(doc_id, [vocabulary[int(i)] for i in rng.integers(0, 60, 4)])
+    for doc_id in rng.choice(20_000, 4_000, replace=False).tolist():
+        index.remove(doc_id)
+    queries = [[vocabulary[int(i)] for i in rng.integers(0, 60, 3)] for _ in range(40)]
+    narrowed = [index.search(query, k=10) for query in queries]
+    monkeypatch.setattr(index_module, "_RANKED_IN_FULL", 10**9)
+    assert narrowed == [index.search(query, k=10) for query in queries]  # every score ranked
+    tied_for_tenth = 0
+    for query, found in zip(queries, narrowed, strict=True):
+        everything = index.search(query, k=len(index))  # all sorted, none chosen among ties
+        assert everything == sorted(everything, key=lambda hit: (-hit[1], hit[0]))
+        assert found == everything[:10]
+        tied_for_tenth += everything[9][1] == everything[10][1]
+    assert tied_for_tenth >= 10
 
 
 def test_overlap_is_the_idf_weighted_share_of_shared_words(lexical: LexicalIndex) -> None:
