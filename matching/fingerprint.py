@@ -22,7 +22,7 @@ def simhash(tokens: Sequence[str]) -> int:
 
     Each shingle's 8-byte BLAKE2b digest, read as a big-endian integer, votes on every bit:
     a bit is set where more digests have it set than not. The votes are counted as arrays,
-    the same as bit by bit but a tenth of the CPU (every forward's text is hashed).
+    the same as bit by bit at a sixth of the CPU (every forward's text is hashed).
     """
     shingles = [" ".join(tokens[i : i + 2]) for i in range(max(len(tokens) - 1, 1))]
     # Each digest byte-reversed, so that unpacking each byte from its low bit numbers the

@@ -24,8 +24,8 @@ _PROBED_CELLS = 24  # the cells a query reads
 _KMEANS_ROUNDS = 8
 _KMEANS_SAMPLE_PER_CELL = 32
 _UNSORTED = 4096  # postings (or rows) kept aside before they are sorted in with the rest
-_RANKED_IN_FULL = 16_384  # BM25 scores of fewer documents are ranked without narrowing
-_SAMPLE_STEP = 16
+_RANKED_IN_FULL = 16_384  # BM25 scores of more documents are narrowed before ranking
+_SAMPLE_STEP = 16  # of those, every 16th bounds the best from below (_contenders)
 
 
 def _top(scores: np.ndarray, slots: np.ndarray, k: int) -> list[tuple[int, float]]:
