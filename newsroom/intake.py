@@ -321,11 +321,12 @@ async def _file_and_decide(
                     picture_fact_check_id=filing.picture_fact_check_id,
                     canonical_text=filing.canonical_text,
                 )
-            is_new = founded is not None
-            result = await _answer(session, stored, claim, filing, matches, founded=is_new)
+            result = await _answer(
+                session, stored, claim, filing, matches, founded=founded is not None
+            )
         if founded is not None:
             await indexes.add_claim(founded)
-    return result, not is_new
+    return result, founded is None
 
 
 async def _count_in(session: AsyncSession, claim_id: int, filing: _Filing) -> Row[Any]:
