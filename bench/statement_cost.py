@@ -2,8 +2,11 @@
 
 The same query three ways, 2,000 times in one session on an empty ``tip`` table: through the
 ORM as intake writes it (``session.exec(select(...))``), an ORM query returning a ``Claim``,
-and the SQL text on the session's connection; then a whole short transaction. CPU is the
-process's (the event loop and aiosqlite's thread together).
+and the SQL text on the session's connection; then a whole short transaction, as the other
+sessions run and as a quick one (the hot path's, on the event loop on SQLite). Last, the floor
+under all of them: the same SQL on the driver alone (sqlite3, or an asyncpg prepared
+statement), with no SQLAlchemy. CPU is the process's (the event loop and aiosqlite's thread
+together).
 
     .venv/bin/python bench/statement_cost.py                                   # SQLite file
     .venv/bin/python bench/statement_cost.py postgresql+asyncpg://postgres@127.0.0.1/empty_db
@@ -12,6 +15,7 @@ process's (the event loop and aiosqlite's thread together).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 import tempfile
 import time
@@ -21,7 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import asyncpg
 from sqlalchemy import func, text
+from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -69,13 +75,36 @@ async def measure(url: str) -> None:
                 await statement(session)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         print(f"{name:22s} {cpu / REPEATS * 1000:.3f} ms CPU, {wall / REPEATS * 1000:.3f} ms wall")
-    cpu = time.process_time()
-    for _ in range(REPEATS // 4):
-        async with db.session() as session:
-            await _orm_count(session)
-    per_transaction = (time.process_time() - cpu) / (REPEATS // 4) * 1000
-    print(f"{'transaction of one':22s} {per_transaction:.3f} ms CPU")
+    for name, quick in (("transaction of one", False), ("quick transaction of one", True)):
+        cpu = time.process_time()
+        for _ in range(REPEATS // 4):
+            async with db.session(quick=quick) as session:
+                await _orm_count(session)
+        per_transaction = (time.process_time() - cpu) / (REPEATS // 4) * 1000
+        print(f"{name:24s} {per_transaction:.3f} ms CPU")
     await db.dispose()
+    cpu = time.process_time()
+    await _driver_alone(url)
+    print(f"{'driver alone':24s} {(time.process_time() - cpu) / REPEATS * 1000:.3f} ms CPU")
+
+
+async def _driver_alone(url: str) -> None:
+    """The count, ``REPEATS`` times, on the database's own driver: what SQLAlchemy adds to."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(parsed.database or "")
+        query = "SELECT count(*) FROM tip WHERE reporter_id = ? AND received_at >= ?"
+        for _ in range(REPEATS):
+            connection.execute(query, (1, "2020-01-01 00:00:00.000000")).fetchall()
+        connection.close()
+        return
+    server = await asyncpg.connect(parsed.set(drivername="postgresql").render_as_string(False))
+    count = await server.prepare(
+        "SELECT count(*) FROM tip WHERE reporter_id = $1 AND received_at >= $2"
+    )
+    for _ in range(REPEATS):
+        await count.fetchval(1, SINCE)
+    await server.close()
 
 
 def main() -> None:

@@ -58,6 +58,7 @@ import aiohttp
 import asyncpg
 import numpy as np
 from sqlalchemy import insert, text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -250,8 +251,9 @@ class Databases:
 
     @staticmethod
     def _pg_url(name: str) -> str:
-        base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        return f"{base}/{name}"
+        """The admin URL with another database: over TCP, or a Unix socket (``?host=/dir``)."""
+        url = make_url(POSTGRES_ADMIN).set(drivername="postgresql+asyncpg", database=name)
+        return url.render_as_string(hide_password=False)
 
     @staticmethod
     async def _admin(statement: str) -> None:
