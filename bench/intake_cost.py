@@ -111,13 +111,10 @@ async def measure(
     db = Database(url)
     statements = 0
 
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
     def _count(*args: object) -> None:
         nonlocal statements
         statements += 1
-
-    for engine in (db.engine.sync_engine, db.loop_engine):  # quick SQLite sessions': the latter
-        if engine is not None:
-            event.listen(engine, "before_cursor_execute", _count)
 
     indexes = MatchingIndexes(load_encoder(), own_process=matching == "process")
     await indexes.refresh(db)

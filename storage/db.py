@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._sqlite import QuickSession, connector_for, loop_engine_for, take_write_lock
+from storage._sqlite import connector_for, on_the_loop
 
 __all__ = [
     "Database",
@@ -42,23 +42,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _in_memory(url: str) -> bool:
-    return ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")
-
-
-def create_engine(
-    url: str, *, ping_after_idle_s: float = 5.0, patience: float = 5.0, **options: Any
-) -> AsyncEngine:
+def create_engine(url: str, *, ping_after_idle_s: float = 5.0, **options: Any) -> AsyncEngine:
     """An engine tuned per dialect: SQLite pragmas on every connection, a pool for PostgreSQL.
 
     A pooled PostgreSQL connection that sat idle for ``ping_after_idle_s`` is pinged before
-    use, and replaced if the ping fails (see :func:`_ping_if_idle`). A SQLite statement waits
-    up to ``patience`` seconds for a lock another process holds.
+    use, and replaced if the ping fails (see :func:`_ping_if_idle`).
     """
     if url.startswith("sqlite"):
-        if _in_memory(url):
+        if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
             options.setdefault("poolclass", StaticPool)
-        options.setdefault("async_creator", connector_for(url, patience=patience))
+        options.setdefault("async_creator", connector_for(url))
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -146,22 +139,15 @@ class Database:
     recording that an answer went out must not wait behind a burst. A ``quick`` one runs its
     statements on the event loop rather than on SQLite's thread (storage/_sqlite.py): for the
     few short statements of each forward, not for reading pages of rows (docs/ARCHITECTURE.md).
-    An in-memory database has a single connection, so its sessions all run on the thread.
     """
 
-    def __init__(self, url: str, *, patience: float = 5.0, **engine_options: Any) -> None:
+    def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = url
-        self.patience = patience
-        self.engine = create_engine(url, patience=patience, **engine_options)
+        self.engine = create_engine(url, **engine_options)
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
         self._one_at_a_time = _Turns() if self.dialect == "sqlite" else None
-        # Quick SQLite sessions' engine: sqlite3 itself, on the same file, used on the loop.
-        self.loop_engine = None
-        if self.dialect == "sqlite" and not _in_memory(url):
-            self.loop_engine = loop_engine_for(url)
-            event.listen(self.loop_engine, "connect", _sqlite_pragmas)
 
     @property
     def dialect(self) -> str:
@@ -181,26 +167,18 @@ class Database:
         if not nested:
             await turns.acquire(urgent=urgent)
         inside = _in_sqlite_session.set(True)
+        here = on_the_loop.set(quick)
         try:
-            if quick and self.loop_engine is not None:
-                quick_session = QuickSession(self.engine, self.loop_engine)
-                with quick_session.sync_session as sync, sync.begin():
-                    # A nested session must not wait for the write lock its own task holds.
-                    if not nested:
-                        await take_write_lock(sync.connection(), patience=self.patience)
-                    yield quick_session
-            else:
-                async with self._sessions() as session, session.begin():
-                    yield session
+            async with self._sessions() as session, session.begin():
+                yield session
         finally:
+            on_the_loop.reset(here)
             _in_sqlite_session.reset(inside)
             if not nested:
                 turns.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self.loop_engine is not None:
-            self.loop_engine.dispose()
 
 
 def alembic_config(url: str) -> Config:

@@ -1,7 +1,6 @@
-"""The SQLite connection that runs each statement in one trip to its thread, and the quick
-session that runs its statements on the loop (storage._sqlite): whatever SQLAlchemy asks of a
-cursor still comes back as sqlite3 gave it, and a lock held by another process is never
-waited for on the loop."""
+"""The SQLite connection that runs each statement in one trip to its thread, or on the loop
+for a quick session (storage._sqlite): whatever SQLAlchemy asks of a cursor still comes back
+as sqlite3 gave it, and a lock held by another process is never waited for on the loop."""
 
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ import pytest_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from storage._sqlite import connector_for
 from storage.db import Database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -34,21 +34,21 @@ async def scratch(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.mark.parametrize("quick", [False, True])
 async def test_rows_row_counts_and_new_ids_come_back(scratch: Database, quick: bool) -> None:
     async with scratch.session(quick=quick) as session:
-        inserted = await session.exec(
-            text("INSERT INTO rumour (body) VALUES (:body)"),
-            params={"body": "the river is poisoned"},
+        connection = await session.connection()
+        inserted = await connection.execute(
+            text("INSERT INTO rumour (body) VALUES (:body)"), {"body": "the river is poisoned"}
         )
         assert inserted.lastrowid == 1
-        many = await session.exec(
+        many = await connection.execute(
             text("INSERT INTO rumour (body) VALUES (:body)"),
-            params=[{"body": f"rumour {n}"} for n in range(5)],
+            [{"body": f"rumour {n}"} for n in range(5)],
         )
         assert many.rowcount == 5
-        changed = await session.exec(
+        changed = await connection.execute(
             text("UPDATE rumour SET body = body || '!' WHERE body LIKE 'rumour %'")
         )
         assert changed.rowcount == 5
-        rows = (await session.exec(text("SELECT id, body FROM rumour ORDER BY id"))).all()
+        rows = (await connection.execute(text("SELECT id, body FROM rumour ORDER BY id"))).all()
     assert [tuple(row) for row in rows] == [
         (1, "the river is poisoned"),
         *((n + 2, f"rumour {n}!") for n in range(5)),
@@ -116,7 +116,6 @@ async def test_a_quick_session_runs_its_statements_on_the_loop_and_others_on_the
         dbapi_connection.create_function("thread_of_sql", 0, threading.get_ident)
 
     event.listen(db.engine.sync_engine, "connect", _thread_of_sql)
-    event.listen(db.loop_engine, "connect", _thread_of_sql)
     where = text("SELECT thread_of_sql()")
     try:
         async with db.session(quick=True) as session:
@@ -163,54 +162,10 @@ async def test_a_quick_write_waits_for_a_lock_held_elsewhere_off_the_loop(
 async def test_a_write_gives_up_when_a_lock_outlasts_its_patience(
     scratch: Database, lock_held_elsewhere: sqlite3.Connection, tmp_path: Path
 ) -> None:
-    impatient = Database(f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}", patience=0.1)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
+    impatient = Database(url, async_creator=connector_for(url, patience=0.1))
     try:
         with pytest.raises(OperationalError, match="locked"):
             await asyncio.wait_for(_insert(impatient, "never written"), timeout=5)
     finally:
         await impatient.dispose()
-
-
-async def test_a_quick_session_holds_the_write_lock_from_its_start(
-    scratch: Database, tmp_path: Path
-) -> None:
-    """So that no statement inside it waits for the lock on the loop."""
-    other = sqlite3.connect(tmp_path / "scratch.db", isolation_level=None, timeout=0)
-    try:
-        async with scratch.session(quick=True) as session:
-            await session.exec(text("SELECT count(*) FROM rumour"))  # reads only, so far
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")
-        other.execute("BEGIN IMMEDIATE")  # released with the session
-        other.execute("ROLLBACK")
-    finally:
-        other.close()
-
-
-async def test_a_session_inside_a_quick_one_does_not_wait_for_its_own_lock(
-    tmp_path: Path,
-) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'nested.db'}", patience=0.2)
-    try:
-        async with db.session(quick=True) as outer:
-            await outer.exec(text("CREATE TABLE rumour (id INTEGER PRIMARY KEY, body TEXT)"))
-            await outer.exec(text("INSERT INTO rumour (body) VALUES ('outer')"))
-            async with db.session(quick=True) as inner:
-                count = (await inner.exec(text("SELECT count(*) FROM sqlite_master"))).one()
-    finally:
-        await db.dispose()
-    assert tuple(count) == (0,)  # the outer transaction's table is not committed yet
-
-
-async def test_an_in_memory_database_runs_quick_sessions_on_its_one_connection() -> None:
-    db = Database("sqlite+aiosqlite:///:memory:")
-    try:
-        async with db.session() as session:
-            await session.exec(text("CREATE TABLE rumour (id INTEGER PRIMARY KEY, body TEXT)"))
-        async with db.session(quick=True) as session:
-            await session.exec(text("INSERT INTO rumour (body) VALUES ('kept')"))
-        async with db.session(quick=True) as session:
-            bodies = (await session.exec(text("SELECT body FROM rumour"))).scalars().all()
-    finally:
-        await db.dispose()
-    assert bodies == ["kept"]
