@@ -400,7 +400,9 @@ def tipline_process(
     return BotProcess(command, env, port, workdir / f"tipline-{mode}-{port}.log")
 
 
-def echo_process(emulator: BotAPIEmulator, mode: str, workdir: Path) -> BotProcess:
+def echo_process(
+    emulator: BotAPIEmulator, mode: str, workdir: Path, *, uvloop: bool = False
+) -> BotProcess:
     port = _free_port()
     command = [
         sys.executable,
@@ -415,6 +417,7 @@ def echo_process(emulator: BotAPIEmulator, mode: str, workdir: Path) -> BotProce
         str(port),
         "--secret",
         SECRET,
+        *(["--uvloop"] if uvloop else []),
     ]
     return BotProcess(command, dict(os.environ), port, workdir / f"echo-{mode}-{port}.log")
 
@@ -593,7 +596,7 @@ async def measure(
     process = (
         tipline_process(emulator, url, mode, workdir, matching=args.matching)
         if url
-        else echo_process(emulator, mode, workdir)
+        else echo_process(emulator, mode, workdir, uvloop=args.echo_uvloop)
     )
     record: dict[str, Any] = {
         "bot": bot,
@@ -717,6 +720,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--modes", nargs="+", choices=["webhook", "polling"], default=["webhook", "polling"]
+    )
+    parser.add_argument(
+        "--echo-uvloop",
+        action="store_true",
+        help="the echo bot on uvloop's event loop too, as the tip line runs (default: asyncio's)",
     )
     parser.add_argument(
         "--just-imported",
