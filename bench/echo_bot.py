@@ -16,7 +16,6 @@ import contextlib
 import json
 import signal
 
-import uvloop
 from aiohttp import web
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
@@ -85,14 +84,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=["webhook", "polling"], default="webhook")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--secret", default="bench-secret")
-    parser.add_argument(
-        "--uvloop", action="store_true", help="on uvloop's event loop, as the tip line runs"
-    )
-    args = parser.parse_args()
-    if args.uvloop:
-        uvloop.run(run(args))
-    else:
-        asyncio.run(run(args))
+    asyncio.run(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -400,9 +400,7 @@ def tipline_process(
     return BotProcess(command, env, port, workdir / f"tipline-{mode}-{port}.log")
 
 
-def echo_process(
-    emulator: BotAPIEmulator, mode: str, workdir: Path, *, uvloop: bool = False
-) -> BotProcess:
+def echo_process(emulator: BotAPIEmulator, mode: str, workdir: Path) -> BotProcess:
     port = _free_port()
     command = [
         sys.executable,
@@ -417,7 +415,6 @@ def echo_process(
         str(port),
         "--secret",
         SECRET,
-        *(["--uvloop"] if uvloop else []),
     ]
     return BotProcess(command, dict(os.environ), port, workdir / f"echo-{mode}-{port}.log")
 
@@ -596,7 +593,7 @@ async def measure(
     process = (
         tipline_process(emulator, url, mode, workdir, matching=args.matching)
         if url
-        else echo_process(emulator, mode, workdir, uvloop=args.echo_uvloop)
+        else echo_process(emulator, mode, workdir)
     )
     record: dict[str, Any] = {
         "bot": bot,
@@ -720,11 +717,6 @@ def main() -> None:
     )
     parser.add_argument(
         "--modes", nargs="+", choices=["webhook", "polling"], default=["webhook", "polling"]
-    )
-    parser.add_argument(
-        "--echo-uvloop",
-        action="store_true",
-        help="the echo bot on uvloop's event loop too, as the tip line runs (default: asyncio's)",
     )
     parser.add_argument(
         "--just-imported",

@@ -8,9 +8,8 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -232,23 +231,6 @@ async def _editors_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-Returned = TypeVar("Returned")
-
-
-def run_command(command: Coroutine[Any, Any, Returned]) -> Returned:
-    """Run a command to its end on uvloop, where it is installed, else on asyncio's own loop.
-
-    uvloop's loop and transports are libuv and Cython rather than Python: under a burst the
-    worker spent about a tenth less CPU per update, and answered 14 % more updates a second
-    (docs/BENCHMARKS.md, 2026-12-07).
-    """
-    try:
-        import uvloop
-    except ImportError:  # Windows
-        return asyncio.run(command)
-    return uvloop.run(command)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of `python -m bot`."""
     args = _parser().parse_args(argv)
@@ -265,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, json_lines=settings.log_json, secrets=secrets)
     command: Command = args.handler
     try:
-        return run_command(command(args, settings))
+        return asyncio.run(command(args, settings))
     except KeyboardInterrupt:
         return 130
     except Exception:

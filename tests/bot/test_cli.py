@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import run_command
 from bot.settings import SettingsError, load_settings
 
 
@@ -140,12 +138,3 @@ def test_db_backup_copies_the_sqlite_database_and_refuses_to_overwrite(tmp_path:
     again = _tipline("db", "backup", str(backup), env=env, cwd=tmp_path)
     assert again.returncode == 1
     assert "exists" in again.stderr
-
-
-def test_commands_run_on_uvloop() -> None:
-    """Every command's event loop is uvloop's (bot.cli.run_command), where it is installed."""
-
-    async def loop_module() -> str:
-        return type(asyncio.get_running_loop()).__module__
-
-    assert run_command(loop_module()).startswith("uvloop")
