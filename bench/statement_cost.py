@@ -74,7 +74,7 @@ async def measure(url: str) -> None:
             for _ in range(REPEATS):
                 await statement(session)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        print(f"{name:22s} {cpu / REPEATS * 1000:.3f} ms CPU, {wall / REPEATS * 1000:.3f} ms wall")
+        print(f"{name:24s} {cpu / REPEATS * 1000:.3f} ms CPU, {wall / REPEATS * 1000:.3f} ms wall")
     for name, quick in (("transaction of one", False), ("quick transaction of one", True)):
         cpu = time.process_time()
         for _ in range(REPEATS // 4):
