@@ -77,6 +77,9 @@ def _counting_tip() -> Any:
 
 # Built once: every forward runs it (storage._upsert says why).
 _COUNT_TIP = _counting_tip()
+_ADD_LANGUAGE = (
+    update(_claim).where(_claim.c.id == bindparam("claim")).values(languages=bindparam("languages"))
+)
 _SUGGEST = (
     update(_claim)
     .where(_claim.c.id == bindparam("claim"))
@@ -108,11 +111,8 @@ async def count_tip_in_claim(
     params = {"claim": claim_id, "tip": tip_id, "reporter": reporter_id, "at": at}
     claim = (await session.exec(_COUNT_TIP, params=params)).one()
     if language and language != "und" and language not in claim.languages:
-        await session.exec(
-            update(_claim)
-            .where(_claim.c.id == claim_id)
-            .values(languages=[*claim.languages, language])
-        )
+        params = {"claim": claim_id, "languages": [*claim.languages, language]}
+        await session.exec(_ADD_LANGUAGE, params=params)
     return claim
 
 
