@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from telegram import Bot, Message, ReplyParameters, Update
+from telegram import Bot, Document, Message, PhotoSize, ReplyParameters, Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
@@ -30,18 +30,17 @@ __all__ = ["has_picture", "read_later", "resume_unread_pictures"]
 _IMAGE_DOCUMENT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
-def _picture_of(message: Message) -> tuple[str, int | None] | None:
-    """(file id, declared size) of the picture in a message: the largest photo size, or a
-    document that says it is an image."""
+def _picture_of(message: Message) -> PhotoSize | Document | None:
+    """The picture in a message: the largest photo size, or a document that says it is an
+    image."""
     if message.photo:
-        largest = message.photo[-1]
-        return largest.file_id, largest.file_size
+        return message.photo[-1]
     document = message.document
     if document is None:
         return None
     name = (document.file_name or "").lower()
     if (document.mime_type or "").startswith("image/") or name.endswith(_IMAGE_DOCUMENT_SUFFIXES):
-        return document.file_id, document.file_size
+        return document
     return None
 
 
@@ -84,7 +83,9 @@ def _replier(bot: Bot, chat_id: int, message_id: int, tr: Translator) -> Reply:
 async def read_later(
     update: Update, context: ContextTypes.DEFAULT_TYPE, result: IntakeResult, tr: Translator
 ) -> None:
-    """Queue the tip's picture for reading; answers at once only if the queue is full."""
+    """Hand the tip's picture to the reader: a picture the sender waits for is filed at once
+    if the very same file was read before; any other is queued for reading. Answered here
+    only if the queue is full."""
     newsroom = newsroom_of(context)
     message = update.effective_message
     picture = _picture_of(message) if message else None
@@ -92,16 +93,19 @@ async def read_later(
         return
     if result.kind not in ("reading", "verdict", "ask", "ask_claim", "queued"):
         return
-    file_id, declared = picture
     reply = _replier(context.bot, message.chat_id, message.message_id, tr)
     job = PictureJob(
         tip_id=result.tip_id,
-        download=_downloader(context.bot, file_id, declared),
+        download=_downloader(context.bot, picture.file_id, picture.file_size),
         reply=reply,
         language_code=update.effective_user.language_code if update.effective_user else None,
         caption=message.caption or "",
+        file_unique_id=picture.file_unique_id,
     )
-    if newsroom.pictures.submit(job) or result.kind != "reading":
+    # Only a sender still waiting for an answer is worth holding this update for.
+    reader = newsroom.pictures
+    queued = await reader.take(job) if result.kind == "reading" else reader.submit(job)
+    if queued or result.kind != "reading":
         return
     unread = await receive_picture(newsroom.db, newsroom.indexes, result.tip_id, PictureReading())
     if unread is not None:
@@ -127,6 +131,7 @@ async def resume_unread_pictures(bot: Bot, newsroom: Newsroom, *, received_befor
             ),
             language_code=picture.language,
             caption=picture.caption,
+            file_unique_id=picture.file_unique_id,
         )
         queued += newsroom.pictures.submit(job)
     return queued

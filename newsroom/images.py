@@ -241,6 +241,8 @@ class PictureJob:
     reply: Reply
     language_code: str | None = None
     caption: str = ""
+    # Telegram's id for the file itself: every forward of one picture carries the same.
+    file_unique_id: str | None = None
 
 
 class PictureReader:
@@ -262,6 +264,9 @@ class PictureReader:
         self.max_bytes = max_bytes
         self._queue: asyncio.Queue[PictureJob] = asyncio.Queue(queue_size)
         self._workers = workers
+        # Readings under way, by file: a copy arriving meanwhile waits for its result. None
+        # says the reading failed and the copy should read the file itself.
+        self._reading: dict[str, asyncio.Future[PictureReading | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         # Decoding and hashing are CPU work in Pillow and numpy: off the loop, bounded.
         self._cpu = ThreadPoolExecutor(max_workers=self.ocr.concurrency, thread_name_prefix="pic")
@@ -287,6 +292,24 @@ class PictureReader:
         self._tasks = []
         self._cpu.shutdown(wait=False, cancel_futures=True)
 
+    async def take(self, job: PictureJob) -> bool:
+        """File a picture this tip line has read before at once; queue any other.
+
+        A viral picture is forwarded thousands of times as the very same file, and reading
+        it costs seconds of Tesseract: it is read once, and each later forward is filed (and
+        answered, if it waits) from that reading, without waiting behind the pictures still
+        queued. False when the queue is full (the caller files the picture unread).
+        """
+        if job.file_unique_id is not None and job.file_unique_id not in self._reading:
+            try:
+                earlier = await self._earlier_reading(job)
+                if earlier is not None:
+                    await self._file(job, earlier)
+                    return True
+            except Exception:
+                log.exception("filing tip %s by an earlier reading failed", job.tip_id)
+        return self.submit(job)
+
     def submit(self, job: PictureJob) -> bool:
         """Queue a picture; False when the queue is full (the caller files it unread)."""
         try:
@@ -311,8 +334,46 @@ class PictureReader:
                 self._queue.task_done()
 
     async def process(self, job: PictureJob) -> IntakeResult | None:
-        """Download, open, hash and read one picture, file its tip, answer if there is news."""
-        reading = await self.read(job)
+        """Download, open, hash and read one picture (unless the same file was read before),
+        file its tip, answer if there is news."""
+        return await self._file(job, await self._read_once(job))
+
+    async def _read_once(self, job: PictureJob) -> PictureReading:
+        """The reading of the job's file: an earlier one, the one under way, or a new one."""
+        file = job.file_unique_id
+        if file is None:
+            return await self.read(job)
+        under_way = self._reading.get(file)
+        if under_way is not None:
+            reading = await asyncio.shield(under_way)
+            return reading if reading is not None else await self.read(job)
+        under_way = self._reading[file] = asyncio.get_running_loop().create_future()
+        reading = None
+        try:
+            reading = await self._earlier_reading(job) or await self.read(job)
+        finally:
+            under_way.set_result(reading)
+            del self._reading[file]
+        return reading
+
+    async def _earlier_reading(self, job: PictureJob) -> PictureReading | None:
+        """What reading the same file for another tip found, unless OCR did not run then and
+        can now: a reading is reused only where reading again would not find more."""
+        if job.file_unique_id is None:
+            return None
+        async with self.db.session() as session:
+            earlier = await pictures.earlier_reading(
+                session, job.file_unique_id, excluding_tip_id=job.tip_id
+            )
+        if earlier is None or (earlier.ocr_text is None and self.ocr.available):
+            return None
+        return PictureReading(
+            ocr_text=earlier.ocr_text or "",
+            picture_hash=earlier.image_hash,
+            ocr_ran=earlier.ocr_text is not None,
+        )
+
+    async def _file(self, job: PictureJob, reading: PictureReading) -> IntakeResult | None:
         result = await receive_picture(self.db, self.indexes, job.tip_id, reading)
         if result is not None:
             await job.reply(result)

@@ -632,7 +632,9 @@ async def receive_picture(
             session, reading.picture_hash, tip_id=tip_id, text_heavy=text_heavy
         )
         fields: dict[str, object] = {
-            "ocr_text": reading.ocr_text or None,
+            # Empty when OCR read nothing, None when it did not run: a later forward of the
+            # same file reuses this reading only if reading again would not find more.
+            "ocr_text": reading.ocr_text if reading.ocr_ran and reading.picture_hash else None,
             "image_hash": reading.picture_hash,
         }
         if waiting and normalized:

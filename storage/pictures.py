@@ -18,8 +18,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import Claim, ClaimStatus, FactCheck, Reporter, Tip
 
 __all__ = [
+    "EarlierReading",
     "StoredPicture",
     "UnreadPicture",
+    "earlier_reading",
     "fact_check_pictures",
     "fact_checks_with_images",
     "pictures_of_live_claims",
@@ -54,6 +56,33 @@ async def pictures_of_live_claims(
     return [
         StoredPicture(int(claim_id), image_hash, int(chars)) for claim_id, image_hash, chars in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierReading:
+    """What reading a file found when another tip brought it: its hash, and its text (None
+    when OCR did not run, empty when it ran and read nothing)."""
+
+    image_hash: str
+    ocr_text: str | None
+
+
+async def earlier_reading(
+    session: AsyncSession, file_unique_id: str, *, excluding_tip_id: int
+) -> EarlierReading | None:
+    """The newest reading of this very file (Telegram's ``file_unique_id``) another tip got."""
+    statement = (
+        select(Tip.image_hash, Tip.ocr_text)
+        .where(
+            Tip.media_file_unique_id == file_unique_id,
+            col(Tip.image_hash).is_not(None),
+            Tip.id != excluding_tip_id,
+        )
+        .order_by(col(Tip.received_at).desc())
+        .limit(1)
+    )
+    row = (await session.exec(statement)).first()
+    return EarlierReading(*row) if row is not None else None
 
 
 async def fact_check_pictures(session: AsyncSession, *, limit: int = 50_000) -> list[StoredPicture]:
@@ -98,6 +127,7 @@ class UnreadPicture:
     chat_id: int
     message_id: int
     file_id: str
+    file_unique_id: str | None
     caption: str
     language: str | None  # the sender's chosen language, else the tip's
 
@@ -107,8 +137,8 @@ async def unread_pictures(
 ) -> list[UnreadPicture]:
     """Tips whose picture nobody read: a worker stopped before it got to them."""
     statement = (
-        select(Tip.id, Tip.chat_id, Tip.message_id, Tip.media_file_id, Tip.text, Tip.language)
-        .add_columns(Reporter.language)
+        select(Tip.id, Tip.chat_id, Tip.message_id, Tip.media_file_id, Tip.media_file_unique_id)
+        .add_columns(Tip.text, Tip.language, Reporter.language)
         .join(Reporter, col(Reporter.id) == col(Tip.reporter_id))
         .where(
             Tip.reply_kind == "reading",
@@ -120,6 +150,6 @@ async def unread_pictures(
     )
     rows = (await session.exec(statement)).all()
     return [
-        UnreadPicture(tip_id, chat_id, message_id, file_id, caption, chosen or detected)
-        for tip_id, chat_id, message_id, file_id, caption, detected, chosen in rows
+        UnreadPicture(*picture, caption, chosen or detected)
+        for *picture, caption, detected, chosen in rows
     ]

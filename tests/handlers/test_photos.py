@@ -28,7 +28,7 @@ from handlers.pictures import resume_unread_pictures
 from matching import Encoder
 from matching.images import picture_hash
 from newsroom.context import Newsroom
-from newsroom.images import PictureReader
+from newsroom.images import PictureReader, Tesseract
 from newsroom.indexes import MatchingIndexes
 from storage.db import Database
 from storage.models import FactCheck, Tip
@@ -92,6 +92,17 @@ async def tipline(
 
 def _photo(emu: BotAPIEmulator, user_id: int, content: bytes, **kwargs: Any) -> dict[str, Any]:
     return emu.private_message(user_id, kind="photo", file=content, **kwargs)
+
+
+def _forward_of(emu: BotAPIEmulator, user_id: int, first: dict[str, Any]) -> dict[str, Any]:
+    """Someone else forwarding the very same picture: Telegram gives the same file ids."""
+    update = emu.private_message(user_id, kind="photo", file=b"unused")
+    update["message"]["photo"] = first["message"]["photo"]
+    return update
+
+
+def _downloads(emu: BotAPIEmulator) -> int:
+    return sum(call.method == "getFile" for call in emu.calls)
 
 
 def _image_document(
@@ -178,7 +189,7 @@ async def test_a_picture_without_text_is_queued_honestly_and_its_copy_joins_it(
     assert "1 other person sent us this too" in second["text"]
     tips = await _tips(tipline)
     assert tips[0].claim_id == tips[1].claim_id
-    assert tips[0].ocr_text is None
+    assert tips[0].ocr_text == ""  # read, and nothing found: not None, "OCR did not run"
     assert tips[0].image_hash
 
 
@@ -282,3 +293,62 @@ async def test_a_picture_a_stopped_worker_left_unread_is_answered_after_the_rest
     assert "example.org/faktencheck" in reply["text_html"]
     [answered] = await _tips(tipline)
     assert answered.reply_kind == "verdict"
+
+
+async def test_a_viral_picture_is_read_once_and_every_forward_of_it_gets_the_verdict(
+    tipline: TipLine,
+) -> None:
+    require_ocr()
+    await tipline.add_fact_checks(rutte_fact_check())
+    emu = tipline.emulator
+    first = _photo(emu, 1801, encode(screenshot(RUTTE_DE, size=28)), language_code="de")
+    [verdict] = await _answers(tipline, first)
+    assert "example.org/faktencheck/rutte-nato-usa" in verdict["text_html"]
+    downloads = _downloads(emu)
+    for user_id in (1802, 1803, 1804):
+        [again] = await _answers(tipline, _forward_of(emu, user_id, first))
+        assert "example.org/faktencheck/rutte-nato-usa" in again["text_html"]
+    assert _downloads(emu) == downloads  # filed from the first reading, not read again
+    tips = await _tips(tipline)
+    assert len(tips) == 4
+    assert len({(t.claim_id, t.image_hash, t.ocr_text, t.reply_kind) for t in tips}) == 1
+    assert "Rutte" in (tips[0].ocr_text or "")
+
+
+async def test_copies_of_a_picture_arriving_together_are_read_once(tipline: TipLine) -> None:
+    emu = tipline.emulator
+    first = _photo(emu, 1901, encode(scene(13, width=480, height=360), "JPEG", quality=90))
+    copies = [first, *(_forward_of(emu, 1902 + n, first) for n in range(4))]
+    for update in copies:
+        emu.push_update(update)
+    async with asyncio.timeout(PICTURE_ANSWER_SECONDS):
+        while any(not emu.sent_messages(u["message"]["chat"]["id"]) for u in copies):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    assert _downloads(emu) == 1
+    tips = await _tips(tipline)
+    assert len(tips) == 5
+    assert len({t.claim_id for t in tips}) == 1
+    assert len({t.image_hash for t in tips}) == 1
+
+
+async def test_a_picture_read_without_ocr_is_read_again_once_ocr_is_there(
+    tipline: TipLine,
+) -> None:
+    require_ocr()
+    reader = tipline.newsroom.pictures
+    assert reader is not None
+    emu = tipline.emulator
+    first = _photo(emu, 2001, encode(screenshot(OTHER_DE, size=28)), language_code="de")
+    reader.ocr = Tesseract(binary="tesseract-not-installed-here")
+    try:
+        await _answers(tipline, first)
+    finally:
+        reader.ocr = Tesseract()
+    [unread] = await _tips(tipline)
+    assert unread.image_hash
+    assert unread.ocr_text is None
+    await _answers(tipline, _forward_of(emu, 2002, first))
+    assert _downloads(emu) == 2
+    read = (await _tips(tipline))[1]
+    assert read.image_hash == unread.image_hash
+    assert "Bargeld" in (read.ocr_text or "")
