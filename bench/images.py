@@ -8,21 +8,24 @@ Three measurements, all on pictures rendered here (DejaVu fonts, Debian fonts-de
 2. cost: decode+hash, script detection and OCR per picture, one at a time, then the
    throughput of the reader's OCR pool;
 3. burst: the real bot (PTB, SQLite, emulator) gets 100 photo forwards, then text forwards
-   while the photos are being read; the text replies' latency is compared with an idle bot.
+   while the photos are being read; the text replies' latency is compared with an idle bot;
+4. viral: one screenshot forwarded by 100 people (the same file), until all are answered.
 
-Run:  .venv/bin/python bench/images.py [--burst 100] [--texts 20]
+Run:  .venv/bin/python bench/images.py [--burst 100] [--texts 20] [--viral 100] [--only-viral]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import itertools
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 # tests/pictures.py renders the pictures; the project goes first, or tests/matching/ would
@@ -150,7 +153,9 @@ async def _reply_latency(emu: BotAPIEmulator, user_id: int, text: str) -> float:
     return time.perf_counter() - start
 
 
-async def burst(photos: int, texts: int) -> None:
+@contextlib.asynccontextmanager
+async def _running_bot() -> AsyncIterator[BotAPIEmulator]:
+    """The real bot (PTB, SQLite, the emulator, the picture reader) as `tipline run` starts it."""
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite+aiosqlite:///{folder}/bench.db"
         await upgrade_database(url)
@@ -169,36 +174,44 @@ async def burst(photos: int, texts: int) -> None:
             telegram_file_url=emu.base_file_url,
         )
         application = build_application(settings, newsroom)
-        pictures = [
-            encode(screenshot(f"{TEXTS[n % len(TEXTS)]} ({n})", size=26 + n % 10))
-            for n in range(photos)
-        ]
         async with application:
             await application.start()
             reader.start()
             await application.updater.start_polling(poll_interval=0.0, timeout=1)
-            idle = [
-                await _reply_latency(emu, 500_000 + n, f"Rumour number {n}: {TEXTS[n % 8]}")
-                for n in range(texts)
-            ]
-            start = time.perf_counter()
-            for n, picture in enumerate(pictures):
-                emu.push_update(emu.private_message(600_000 + n, kind="photo", file=picture))
-            await asyncio.sleep(0.5)  # the photos are in; the reader is busy
-            busy = [
-                await _reply_latency(emu, 700_000 + n, f"Another rumour {n}: {TEXTS[n % 8]}")
-                for n in range(texts)
-            ]
-            await asyncio.sleep(0)
-            while sum(len(emu.sent_messages(600_000 + n)) for n in range(photos)) < photos:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            drained = time.perf_counter() - start
+            yield emu
             await application.updater.stop()
             await reader.stop()
             await application.stop()
         await emu.stop()
         indexes.close()
         await db.dispose()
+
+
+async def _all_answered(emu: BotAPIEmulator, chats: range) -> None:
+    while sum(len(emu.sent_messages(chat)) for chat in chats) < len(chats):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
+async def burst(photos: int, texts: int) -> None:
+    pictures = [
+        encode(screenshot(f"{TEXTS[n % len(TEXTS)]} ({n})", size=26 + n % 10))
+        for n in range(photos)
+    ]
+    async with _running_bot() as emu:
+        idle = [
+            await _reply_latency(emu, 500_000 + n, f"Rumour number {n}: {TEXTS[n % 8]}")
+            for n in range(texts)
+        ]
+        start = time.perf_counter()
+        for n, picture in enumerate(pictures):
+            emu.push_update(emu.private_message(600_000 + n, kind="photo", file=picture))
+        await asyncio.sleep(0.5)  # the photos are in; the reader is busy
+        busy = [
+            await _reply_latency(emu, 700_000 + n, f"Another rumour {n}: {TEXTS[n % 8]}")
+            for n in range(texts)
+        ]
+        await _all_answered(emu, range(600_000, 600_000 + photos))
+        drained = time.perf_counter() - start
 
     def summary(values: list[float]) -> str:
         ordered = sorted(values)
@@ -211,14 +224,40 @@ async def burst(photos: int, texts: int) -> None:
     print(f"  all {photos} photos answered after {drained:.1f} s ({photos / drained:.2f}/s)")
 
 
+async def viral(forwards: int) -> None:
+    """One screenshot forwarded by ``forwards`` people, as fast as they come: the very same
+    file each time (Telegram's file ids), no caption, so each waits for the picture's reading."""
+    picture = encode(screenshot(f"{TEXTS[0]} ({forwards})", size=28))
+    async with _running_bot() as emu:
+        first = emu.private_message(800_000, kind="photo", file=picture)
+        start = time.perf_counter()
+        emu.push_update(first)
+        for n in range(1, forwards):
+            update = emu.private_message(800_000 + n, kind="photo", file=b"unused")
+            update["message"]["photo"] = first["message"]["photo"]
+            emu.push_update(update)
+        await _all_answered(emu, range(800_000, 800_000 + forwards))
+        drained = time.perf_counter() - start
+        downloads = sum(call.method == "getFile" for call in emu.calls)
+    print(f"\n## One screenshot forwarded by {forwards} people")
+    print(
+        f"  all {forwards} answered after {drained:.1f} s ({forwards / drained:.1f}/s); "
+        f"the picture was downloaded {downloads} time(s)"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--texts", type=int, default=20)
+    parser.add_argument("--viral", type=int, default=100, help="forwards of one screenshot")
+    parser.add_argument("--only-viral", action="store_true", help="skip the other measurements")
     args = parser.parse_args()
-    distances()
-    await cost()
-    await burst(args.burst, args.texts)
+    if not args.only_viral:
+        distances()
+        await cost()
+        await burst(args.burst, args.texts)
+    await viral(args.viral)
 
 
 if __name__ == "__main__":
