@@ -682,13 +682,10 @@ async def _same_picture(
     if picture is None:
         return None, None
     wanted = PictureHash.from_hex(picture)
-    claim_pictures = [
-        (p.owner_id, p.image_hash, p.text_chars >= TEXT_HEAVY_CHARS)
-        for p in await pictures.pictures_of_live_claims(session, excluding_tip_id=tip_id)
-    ]
-    fact_check_pictures = [
-        (p.owner_id, p.image_hash, False) for p in await pictures.fact_check_pictures(session)
-    ]
+    claim_pictures = await pictures.pictures_of_live_claims(
+        session, text_heavy_chars=TEXT_HEAVY_CHARS, excluding_tip_id=tip_id
+    )
+    fact_check_pictures = await pictures.fact_check_pictures(session)
     return await asyncio.to_thread(
         lambda: (
             nearest_copy(wanted, claim_pictures, text_heavy=text_heavy),

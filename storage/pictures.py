@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, false, func
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,7 +20,7 @@ from storage.models import Claim, ClaimStatus, FactCheck, Reporter, Tip
 
 __all__ = [
     "EarlierReading",
-    "StoredPicture",
+    "PictureCandidate",
     "UnreadPicture",
     "earlier_reading",
     "fact_check_pictures",
@@ -30,32 +31,60 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class StoredPicture:
-    """A stored picture hash and what it belongs to (a claim or a fact-check)."""
+# What near-duplicate search compares a picture with: (owner id, stored hash, whether the
+# picture is mostly text), as matching.images.nearest_copy takes them.
+PictureCandidate = tuple[int, str, bool]
 
-    owner_id: int
-    image_hash: str
-    text_chars: int = 0
+# Every picture filed is compared with these, tens of thousands of rows each time: built
+# once, on the tables, with the text-heavy test in SQL, the rows go to the comparison as they
+# come. Read through the models into objects, 20,000 of them held the event loop 30 ms per
+# picture, against 9-10 ms now (docs/IMAGES.md, "Limits").
+_tip, _claim, _fact_check = Tip.__table__, Claim.__table__, FactCheck.__table__
+_PICTURES_OF_LIVE_CLAIMS = (
+    select_columns(
+        _tip.c.claim_id,
+        _tip.c.image_hash,
+        func.coalesce(func.length(_tip.c.ocr_text), 0) >= bindparam("text_heavy_chars"),
+    )
+    .join_from(_tip, _claim, _claim.c.id == _tip.c.claim_id)
+    .where(
+        _tip.c.image_hash.is_not(None),
+        _claim.c.status != ClaimStatus.MERGED,
+        _tip.c.id != bindparam("excluding"),
+    )
+    .order_by(_tip.c.received_at.desc())
+    .limit(bindparam("limit"))
+)
+_FACT_CHECK_PICTURES = (
+    select_columns(_fact_check.c.id, _fact_check.c.image_hash, false())
+    .where(_fact_check.c.image_hash.is_not(None))
+    .order_by(_fact_check.c.id.desc())
+    .limit(bindparam("limit"))
+)
 
 
 async def pictures_of_live_claims(
-    session: AsyncSession, *, excluding_tip_id: int | None = None, limit: int = 20_000
-) -> list[StoredPicture]:
-    """Picture hashes of tips filed under claims that are not merged away, newest first."""
-    statement = (
-        select(Tip.claim_id, Tip.image_hash, func.coalesce(func.length(Tip.ocr_text), 0))
-        .join(Claim, col(Claim.id) == Tip.claim_id)
-        .where(col(Tip.image_hash).is_not(None), Claim.status != ClaimStatus.MERGED)
-        .order_by(col(Tip.received_at).desc())
-        .limit(limit)
-    )
-    if excluding_tip_id is not None:
-        statement = statement.where(Tip.id != excluding_tip_id)
-    rows = (await session.exec(statement)).all()
-    return [
-        StoredPicture(int(claim_id), image_hash, int(chars)) for claim_id, image_hash, chars in rows
-    ]
+    session: AsyncSession,
+    *,
+    text_heavy_chars: int,
+    excluding_tip_id: int | None = None,
+    limit: int = 20_000,
+) -> Sequence[PictureCandidate]:
+    """The pictures of tips filed under claims that are not merged away, newest first, owned
+    by their claims; text-heavy when OCR read at least ``text_heavy_chars`` in them."""
+    params = {
+        "text_heavy_chars": text_heavy_chars,
+        "excluding": excluding_tip_id or 0,  # tip ids start at 1
+        "limit": limit,
+    }
+    return (await session.exec(_PICTURES_OF_LIVE_CLAIMS, params=params)).all()
+
+
+async def fact_check_pictures(
+    session: AsyncSession, *, limit: int = 50_000
+) -> Sequence[PictureCandidate]:
+    """The pictures published fact-checks debunk, newest fact-checks first."""
+    return (await session.exec(_FACT_CHECK_PICTURES, params={"limit": limit})).all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +112,6 @@ async def earlier_reading(
     )
     row = (await session.exec(statement)).first()
     return EarlierReading(*row) if row is not None else None
-
-
-async def fact_check_pictures(session: AsyncSession, *, limit: int = 50_000) -> list[StoredPicture]:
-    """Hashes of the pictures published fact-checks debunk, newest fact-checks first."""
-    statement = (
-        select(FactCheck.id, FactCheck.image_hash)
-        .where(col(FactCheck.image_hash).is_not(None))
-        .order_by(col(FactCheck.id).desc())
-        .limit(limit)
-    )
-    return [StoredPicture(int(i), h) for i, h in (await session.exec(statement)).all()]
 
 
 async def fact_checks_with_images(

@@ -9,9 +9,19 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from storage import claims, editors, inbox, outbox, reporters, stats, subscriptions, tips
+from storage import (
+    claims,
+    editors,
+    inbox,
+    outbox,
+    pictures,
+    reporters,
+    stats,
+    subscriptions,
+    tips,
+)
 from storage.db import Database, _Turns
-from storage.models import ClaimStatus, EditorRole, InboundUpdate
+from storage.models import ClaimStatus, EditorRole, FactCheck, InboundUpdate
 from storage.types import utcnow
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -127,6 +137,76 @@ async def test_claims_are_found_by_text_hash_and_media_but_not_when_merged(
         assert (by_text.id, by_media.id) == (live, live)
         assert await tips.claim_with_same_text(session, "m") is None
         assert await tips.claim_with_same_text(session, "nothing") is None
+
+
+async def test_picture_candidates_are_live_claims_newest_first_marked_when_mostly_text(
+    database: Database,
+) -> None:
+    live, merged = await _claim(database), await _claim(database, status=ClaimStatus.MERGED)
+    now = utcnow()
+    async with database.session() as session:
+        stored = [
+            (1, live, "a" * 96, "A screenshot of twenty-five", 3),
+            (2, live, "b" * 96, "short", 2),
+            (3, live, "c" * 96, None, 1),
+            (4, merged, "d" * 96, None, 0),
+            (5, live, None, None, 0),
+        ]
+        ids = []
+        for message_id, claim_id, picture, ocr_text, minutes_ago in stored:
+            tip, _ = await tips.record_tip(
+                session,
+                chat_id=1,
+                message_id=message_id,
+                claim_id=claim_id,
+                image_hash=picture,
+                ocr_text=ocr_text,
+                received_at=now - timedelta(minutes=minutes_ago),
+            )
+            ids.append(tip.id)
+        session.add(FactCheck(url="https://example.org/a", claim_reviewed="x", rating="false"))
+        session.add(
+            FactCheck(
+                url="https://example.org/b", claim_reviewed="y", rating="false", image_hash="e" * 96
+            )
+        )
+    async with database.session() as session:
+        found = await pictures.pictures_of_live_claims(session, text_heavy_chars=20)
+        assert [tuple(row) for row in found] == [
+            (live, "c" * 96, False),
+            (live, "b" * 96, False),
+            (live, "a" * 96, True),
+        ]
+        others = await pictures.pictures_of_live_claims(
+            session, text_heavy_chars=5, excluding_tip_id=ids[2], limit=1
+        )
+        assert [tuple(row) for row in others] == [(live, "b" * 96, True)]
+        [debunked] = await pictures.fact_check_pictures(session)
+        assert (debunked[1], bool(debunked[2])) == ("e" * 96, False)
+
+
+async def test_the_earlier_reading_of_a_file_is_the_newest_other_tips(database: Database) -> None:
+    now = utcnow()
+    async with database.session() as session:
+        readings = [(1, "a" * 96, "", 3), (2, "b" * 96, None, 2), (3, None, None, 1)]
+        ids = []
+        for message_id, picture, ocr_text, minutes_ago in readings:
+            tip, _ = await tips.record_tip(
+                session,
+                chat_id=2,
+                message_id=message_id,
+                media_file_unique_id="AQADviral",
+                image_hash=picture,
+                ocr_text=ocr_text,
+                received_at=now - timedelta(minutes=minutes_ago),
+            )
+            ids.append(tip.id)
+    async with database.session() as session:
+        newest = await pictures.earlier_reading(session, "AQADviral", excluding_tip_id=ids[2])
+        assert newest == pictures.EarlierReading("b" * 96, None)
+        other = await pictures.earlier_reading(session, "AQADviral", excluding_tip_id=ids[1])
+        assert other == pictures.EarlierReading("a" * 96, "")
+        assert await pictures.earlier_reading(session, "AQADother", excluding_tip_id=0) is None
 
 
 async def test_a_claims_state_is_what_filing_a_tip_asks_of_it(database: Database) -> None:
