@@ -9,9 +9,11 @@ Three measurements, all on pictures rendered here (DejaVu fonts, Debian fonts-de
    throughput of the reader's OCR pool;
 3. burst: the real bot (PTB, SQLite, emulator) gets 100 photo forwards, then text forwards
    while the photos are being read; the text replies' latency is compared with an idle bot;
-4. viral: one screenshot forwarded by 100 people (the same file), until all are answered.
+4. viral: one screenshot forwarded by 100 people (the same file), until all are answered;
+5. filed: what looking for copies of one picture costs with 20,000 pictures already filed.
 
-Run:  .venv/bin/python bench/images.py [--burst 100] [--texts 20] [--viral 100] [--only-viral]
+Run:  .venv/bin/python bench/images.py [--burst 100] [--texts 20] [--viral 100] [--filed 20000]
+                                       [--only distances|cost|burst|viral|filed]
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import io
 import itertools
+import random
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 # tests/pictures.py renders the pictures; the project goes first, or tests/matching/ would
@@ -35,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pictures import cropped, encode, reencoded, scene, screenshot
 from PIL import Image
+from sqlalchemy import insert
 
 from bot.app import build_application
 from bot.emulator import BotAPIEmulator
@@ -44,8 +50,10 @@ from matching.images import ocr_languages, picture_hash
 from newsroom.context import Newsroom
 from newsroom.images import PictureReader, Tesseract, open_picture
 from newsroom.indexes import MatchingIndexes
-from newsroom.intake import IntakePolicy
+from newsroom.intake import IntakePolicy, _same_picture
 from storage.db import Database, upgrade_database
+from storage.models import Claim, Tip
+from storage.types import utcnow
 
 TEXTS = [
     "NATO-Generalsekretär Mark Rutte hat gedroht, die USA aus der NATO auszuschließen.",
@@ -246,18 +254,79 @@ async def viral(forwards: int) -> None:
     )
 
 
+async def filed(count: int, *, repeats: int = 12) -> None:
+    """What looking for copies of one picture costs with ``count`` pictures filed: the event
+    loop's CPU and every thread's, with the collector frozen after set-up as the worker does."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite+aiosqlite:///{folder}/bench.db"
+        await upgrade_database(url)
+        db = Database(url)
+        rng = random.Random(7)
+        now = utcnow()
+        claims = max(1, count // 10)
+        async with db.session() as session:
+            await session.exec(
+                insert(Claim),
+                params=[
+                    {"canonical_text": f"rumour {n}", "status": "new", "first_seen_at": now}
+                    | {"last_seen_at": now, "created_at": now, "updated_at": now}
+                    for n in range(claims)
+                ],
+            )
+            await session.exec(
+                insert(Tip),
+                params=[
+                    {
+                        "chat_id": n,
+                        "message_id": 1,
+                        "text": "",
+                        "links": [],
+                        "claim_id": 1 + n % claims,
+                    }
+                    | {"received_at": now - timedelta(seconds=n), "ocr_text": "x" * 300}
+                    | {"image_hash": f"{rng.getrandbits(384):096x}"}
+                    for n in range(count)
+                ],
+            )
+        wanted = f"{rng.getrandbits(384):096x}"
+        gc.collect()
+        gc.freeze()
+        loop, every = [], []
+        for _ in range(repeats):
+            async with db.session() as session:
+                thread, process = time.thread_time(), time.process_time()
+                await _same_picture(session, wanted, tip_id=0, text_heavy=True)
+                loop.append((time.thread_time() - thread) * 1000)
+                every.append((time.process_time() - process) * 1000)
+        gc.unfreeze()
+        await db.dispose()
+    print(f"\n## Looking for copies of one picture among {count:,} filed (median of {repeats})")
+    loop_ms, every_ms = statistics.median(loop), statistics.median(every)
+    print(f"  event loop {loop_ms:.1f} ms, every thread {every_ms:.1f} ms")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--texts", type=int, default=20)
     parser.add_argument("--viral", type=int, default=100, help="forwards of one screenshot")
-    parser.add_argument("--only-viral", action="store_true", help="skip the other measurements")
+    parser.add_argument("--filed", type=int, default=20_000, help="pictures already filed")
+    parser.add_argument(
+        "--only",
+        choices=["distances", "cost", "burst", "viral", "filed"],
+        help="one measurement rather than all",
+    )
     args = parser.parse_args()
-    if not args.only_viral:
+    if args.only in (None, "distances"):
         distances()
+    if args.only in (None, "cost"):
         await cost()
+    if args.only in (None, "burst"):
         await burst(args.burst, args.texts)
-    await viral(args.viral)
+    if args.only in (None, "viral"):
+        await viral(args.viral)
+    if args.only in (None, "filed"):
+        await filed(args.filed)
 
 
 if __name__ == "__main__":
