@@ -37,8 +37,8 @@ PictureCandidate = tuple[int, str, bool]
 
 # Every picture filed is compared with these, tens of thousands of rows each time: built
 # once, on the tables, with the text-heavy test in SQL, the rows go to the comparison as they
-# come. Read through the models into objects, 20,000 of them held the event loop 30 ms per
-# picture, against 9-10 ms now (docs/IMAGES.md, "Limits").
+# come. Read through the models into objects, 20,000 of them held the event loop 42-63 ms
+# per picture, against 9-12 ms now (bench/images.py --only filed, docs/BENCHMARKS.md).
 _tip, _claim, _fact_check = Tip.__table__, Claim.__table__, FactCheck.__table__
 _PICTURES_OF_LIVE_CLAIMS = (
     select_columns(
