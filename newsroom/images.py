@@ -300,9 +300,10 @@ class PictureReader:
         answered, if it waits) from that reading, without waiting behind the pictures still
         queued. False when the queue is full (the caller files the picture unread).
         """
-        if job.file_unique_id is not None and job.file_unique_id not in self._reading:
+        file = job.file_unique_id
+        if file is not None and file not in self._reading:
             try:
-                earlier = await self._earlier_reading(job)
+                earlier = await self._earlier_reading(file, job.tip_id)
                 if earlier is not None:
                     await self._file(job, earlier)
                     return True
@@ -350,21 +351,17 @@ class PictureReader:
         under_way = self._reading[file] = asyncio.get_running_loop().create_future()
         reading = None
         try:
-            reading = await self._earlier_reading(job) or await self.read(job)
+            reading = await self._earlier_reading(file, job.tip_id) or await self.read(job)
         finally:
             under_way.set_result(reading)
             del self._reading[file]
         return reading
 
-    async def _earlier_reading(self, job: PictureJob) -> PictureReading | None:
-        """What reading the same file for another tip found, unless OCR did not run then and
-        can now: a reading is reused only where reading again would not find more."""
-        if job.file_unique_id is None:
-            return None
+    async def _earlier_reading(self, file: str, tip_id: int) -> PictureReading | None:
+        """What reading this file for another tip found, unless OCR did not run then and can
+        now: a reading is reused only where reading again would not find more."""
         async with self.db.session() as session:
-            earlier = await pictures.earlier_reading(
-                session, job.file_unique_id, excluding_tip_id=job.tip_id
-            )
+            earlier = await pictures.earlier_reading(session, file, excluding_tip_id=tip_id)
         if earlier is None or (earlier.ocr_text is None and self.ocr.available):
             return None
         return PictureReading(
