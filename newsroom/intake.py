@@ -11,9 +11,8 @@ import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import Row
 from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,6 +32,7 @@ from storage import claims, factchecks, pictures, subscriptions, tips
 from storage.claims import OPEN_STATUSES
 from storage.db import Database
 from storage.models import Claim, ClaimStatus, MatchFeedback, Tip
+from storage.prepared import Columns
 from storage.reporters import get_reporter, touch_tip_sender
 from storage.types import utcnow
 
@@ -82,7 +82,7 @@ SENDER = Actor(editor_id=None, name="sender", role="public", source="telegram")
 
 # The claim a tip is filed under, as deciding its answer reads it: founded here, or the
 # columns of an existing one as counting the tip in it gave them (storage.claims).
-_FiledClaim = Claim | Row[Any]
+_FiledClaim = Claim | Columns
 
 
 def _matchable(normalized: str) -> bool:
@@ -329,7 +329,7 @@ async def _file_and_decide(
     return result, founded is None
 
 
-async def _count_in(session: AsyncSession, claim_id: int, filing: _Filing) -> Row[Any]:
+async def _count_in(session: AsyncSession, claim_id: int, filing: _Filing) -> Columns:
     """Count the tip in the claim it joins (a claim it founds is born counted)."""
     return await claims.count_tip_in_claim(
         session,
@@ -454,7 +454,7 @@ def _tip_fields(tip: IncomingTip, text: str, normalized: str, language: str) -> 
     }
 
 
-async def _claim_with_same_post(session: AsyncSession, tip: Tip) -> Row[Any] | None:
+async def _claim_with_same_post(session: AsyncSession, tip: Tip) -> Columns | None:
     """The live claim holding this tip's very text or media file, if one does, as
     :func:`storage.claims.claim_state` gives it."""
     claim = await tips.claim_with_same_text(session, tip.content_hash) if tip.content_hash else None

@@ -34,7 +34,7 @@ import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 
-__all__ = ["connector_for", "on_the_loop"]
+__all__ = ["connector_for", "execute_and_fetch", "on_the_loop"]
 
 _Outcome = tuple[Any, int, int | None, list[Any]]
 Returned = TypeVar("Returned")
@@ -61,7 +61,7 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
 
 
-def _execute_and_fetch(
+def execute_and_fetch(
     connection: sqlite3.Connection, sql: str, parameters: Any, many: bool
 ) -> _Outcome:
     """On the connection's thread: execute, fetch everything, close."""
@@ -91,7 +91,7 @@ class _OneTripCursor:
         return self
 
     async def _trip(self, sql: str, parameters: Any, *, many: bool) -> _OneTripCursor:
-        outcome = await self._connection.run(_execute_and_fetch, sql, parameters, many)
+        outcome = await self._connection.run(execute_and_fetch, sql, parameters, many)
         self.description, self.rowcount, self.lastrowid, rows = outcome
         self._rows = deque(rows)
         return self

@@ -16,6 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.prepared import Prepared
+
 M = TypeVar("M", bound=SQLModel)
 
 
@@ -35,17 +37,10 @@ def insert_for(session: AsyncSession) -> Any:
 
 
 @functools.cache
-def _ignoring_conflict(dialect: str, model: type[SQLModel], target: tuple[str, ...]) -> Any:
+def _ignoring_conflict(dialect: str, model: type[SQLModel], target: tuple[str, ...]) -> Prepared:
     table = model.__table__
     statement = insert_in(dialect)(table).on_conflict_do_nothing(index_elements=target or None)
-    return statement.returning(*table.primary_key.columns)
-
-
-@functools.cache
-def _new_row(dialect: str, model: type[SQLModel]) -> Any:
-    return select(model).from_statement(
-        insert_in(dialect)(model).on_conflict_do_nothing().returning(model)
-    )
+    return Prepared(statement.returning(*table.primary_key.columns))
 
 
 @functools.cache
@@ -68,14 +63,8 @@ async def insert_ignoring_conflict(
 ) -> int | None:
     """Insert a row unless a unique constraint already holds one; return its key or None."""
     statement = _ignoring_conflict(dialect_of(session), model, tuple(conflict_columns or ()))
-    result = await session.exec(statement, params=values)
-    return result.scalar_one_or_none()
-
-
-async def insert_new(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M | None:
-    """Insert a row unless a unique constraint already holds one; the new row, or None."""
-    result = await session.exec(_new_row(dialect_of(session), model), params=values)
-    return result.scalar_one_or_none()
+    inserted = await statement.first(session, values)
+    return inserted[0] if inserted is not None else None
 
 
 async def upsert(

@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, exists, func, text, update
+from sqlalchemy import bindparam, case, exists, func, text, update
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage._upsert import dialect_of
 from storage.models import Claim, ClaimStatus, Editor, Tip
+from storage.prepared import Columns, Prepared
 from storage.types import utcnow
 
 OPEN_STATUSES = (ClaimStatus.NEW, ClaimStatus.IN_REVIEW)
@@ -34,12 +35,12 @@ async def get_claim(session: AsyncSession, claim_id: int) -> Claim | None:
 # why). storage.tips finds a claim by its tips' text with the same columns.
 _claim = Claim.__table__
 CLAIM_STATE = tuple(_claim.c[name] for name in ("id", "status", "fact_check_id", "merged_into_id"))
-_CLAIM_STATE = select_columns(*CLAIM_STATE).where(_claim.c.id == bindparam("claim_id"))
+_CLAIM_STATE = Prepared(select_columns(*CLAIM_STATE).where(_claim.c.id == bindparam("claim_id")))
 
 
-async def claim_state(session: AsyncSession, claim_id: int) -> Row[Any] | None:
+async def claim_state(session: AsyncSession, claim_id: int) -> Columns | None:
     """A claim's id, status, fact-check and what it was merged into, if it exists."""
-    return (await session.exec(_CLAIM_STATE, params={"claim_id": claim_id})).first()
+    return await _CLAIM_STATE.first(session, {"claim_id": claim_id})
 
 
 # What filing reads back from the claim a tip is counted in: what deciding the answer asks.
@@ -76,11 +77,11 @@ def _counting_tip() -> Any:
 
 
 # Built once: every forward runs it (storage._upsert says why).
-_COUNT_TIP = _counting_tip()
-_ADD_LANGUAGE = (
+_COUNT_TIP = Prepared(_counting_tip())
+_ADD_LANGUAGE = Prepared(
     update(_claim).where(_claim.c.id == bindparam("claim")).values(languages=bindparam("languages"))
 )
-_SUGGEST = (
+_SUGGEST = Prepared(
     update(_claim)
     .where(_claim.c.id == bindparam("claim"))
     .values(
@@ -99,7 +100,7 @@ async def count_tip_in_claim(
     reporter_id: int,
     at: datetime,
     language: str | None,
-) -> Row[Any]:
+) -> Columns:
     """Add one tip, and its reporter unless they sent the claim before, to its counters;
     returns the claim's :data:`COUNTED_CLAIM` columns as counted.
 
@@ -109,10 +110,10 @@ async def count_tip_in_claim(
     matching indexes must follow, and a new forward is not one.
     """
     params = {"claim": claim_id, "tip": tip_id, "reporter": reporter_id, "at": at}
-    claim = (await session.exec(_COUNT_TIP, params=params)).one()
+    claim = await _COUNT_TIP.one(session, params)
     if language and language != "und" and language not in claim.languages:
         params = {"claim": claim_id, "languages": [*claim.languages, language]}
-        await session.exec(_ADD_LANGUAGE, params=params)
+        await _ADD_LANGUAGE.run(session, params)
     return claim
 
 
@@ -121,7 +122,7 @@ async def suggest_fact_check(
 ) -> None:
     """Put a fact-check the matcher found before the editors, for a claim that has none."""
     params = {"claim": claim_id, "fact_check": fact_check_id, "score": score, "at": utcnow()}
-    await session.exec(_SUGGEST, params=params)
+    await _SUGGEST.run(session, params)
 
 
 async def update_claim(session: AsyncSession, claim: Claim, **fields: Any) -> Claim:
@@ -174,15 +175,15 @@ async def iter_open_claims(session: AsyncSession, *, batch: int = 1000) -> Async
 
 # Any constant will do, as long as nothing else in the database takes the same advisory lock.
 _FILING_LOCK_KEY = 0x7469706C696E65  # "tipline"
-_FILING_LOCK_POSTGRESQL = text("SELECT pg_advisory_xact_lock(:key)").bindparams(
-    key=_FILING_LOCK_KEY
+_FILING_LOCK_POSTGRESQL = Prepared(
+    text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_FILING_LOCK_KEY)
 )
-_FILING_LOCK_SQLITE = text("UPDATE claim SET id = id WHERE 1 = 0")
-_OPEN_CLAIMS_AFTER = (
-    select(Claim)
-    .where(col(Claim.status).in_(OPEN_STATUSES), col(Claim.id) > bindparam("after"))
-    .order_by(col(Claim.id))
-)
+_FILING_LOCK_SQLITE = Prepared(text("UPDATE claim SET id = id WHERE 1 = 0"))
+_OPEN_AFTER = (_claim.c.status == ClaimStatus.NEW) | (_claim.c.status == ClaimStatus.IN_REVIEW)
+_OPEN_AFTER &= _claim.c.id > bindparam("after")
+# Every filing asks; another worker's new claim is rare, so the claims are loaded only then.
+_ANY_OPEN_CLAIM_AFTER = Prepared(select_columns(_claim.c.id).where(_OPEN_AFTER).limit(1))
+_OPEN_CLAIMS_AFTER = select(Claim).where(_OPEN_AFTER).order_by(col(Claim.id))
 
 
 async def lock_claim_filing(session: AsyncSession) -> None:
@@ -193,11 +194,13 @@ async def lock_claim_filing(session: AsyncSession) -> None:
     after this filing read which claims exist.
     """
     postgresql = dialect_of(session) == "postgresql"
-    await session.exec(_FILING_LOCK_POSTGRESQL if postgresql else _FILING_LOCK_SQLITE)
+    await (_FILING_LOCK_POSTGRESQL if postgresql else _FILING_LOCK_SQLITE).run(session, {})
 
 
 async def open_claims_after(session: AsyncSession, claim_id: int) -> list[Claim]:
     """Open claims newer than ``claim_id``: those other workers created since we last looked."""
+    if await _ANY_OPEN_CLAIM_AFTER.first(session, {"after": claim_id}) is None:
+        return []
     return list((await session.exec(_OPEN_CLAIMS_AFTER, params={"after": claim_id})).all())
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, bindparam, func, or_, text
+from sqlalchemy import bindparam, func, or_, text
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from matching.normalize import canonical_url
 from storage._upsert import dialect_of, insert_for, insert_ignoring_conflict
 from storage.models import FactCheck, Feed, Rating
+from storage.prepared import Columns, Prepared
 from storage.types import utcnow
 
 __all__ = [
@@ -262,15 +263,16 @@ _CITED_COLUMNS = (
     "publisher",
     "published_at",
 )
-_CITED = select_columns(*(FactCheck.__table__.c[name] for name in _CITED_COLUMNS)).where(
-    FactCheck.__table__.c.id == bindparam("fact_check_id")
+_CITED = Prepared(
+    select_columns(*(FactCheck.__table__.c[name] for name in _CITED_COLUMNS)).where(
+        FactCheck.__table__.c.id == bindparam("fact_check_id")
+    )
 )
 
 
-async def cited_fact_check(session: AsyncSession, fact_check_id: int) -> Row[Any] | None:
+async def cited_fact_check(session: AsyncSession, fact_check_id: int) -> Columns | None:
     """The columns of a fact-check a reply cites (``intake.VerdictCard``), if it exists."""
-    result = await session.exec(_CITED, params={"fact_check_id": fact_check_id})
-    return result.first()
+    return await _CITED.first(session, {"fact_check_id": fact_check_id})
 
 
 async def get_fact_checks(session: AsyncSession, ids: Sequence[int]) -> list[FactCheck]:

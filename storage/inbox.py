@@ -9,6 +9,7 @@ request takes its update on arrival (:func:`take_update`) and handles it before 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,8 +19,9 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._upsert import dialect_of, insert_for
+from storage._upsert import dialect_of, insert_for, insert_in
 from storage.models import InboundUpdate, InboundUpdateStatus
+from storage.prepared import Prepared
 from storage.types import utcnow
 
 __all__ = [
@@ -53,8 +55,17 @@ _MARK_PROCESSED = (
     .where(_inbox.c.update_id.in_(bindparam("ids", expanding=True)))
     .values(_PROCESSED)
 )
-# The same per row, for a batch of webhook updates each with its own answer (executemany).
-_MARK_ANSWERED = update(_inbox).where(_inbox.c.update_id == bindparam("id")).values(_PROCESSED)
+# The same for one webhook update, with its own answer.
+_MARK_ANSWERED = Prepared(
+    update(_inbox).where(_inbox.c.update_id == bindparam("id")).values(_PROCESSED)
+)
+
+
+@functools.cache
+def _taking(dialect: str) -> Prepared:
+    """Record an update and lease it, unless it is stored already."""
+    statement = insert_in(dialect)(_inbox).on_conflict_do_nothing(index_elements=["update_id"])
+    return Prepared(statement.returning(_inbox.c.update_id))
 
 
 @dataclass(frozen=True)
@@ -120,19 +131,13 @@ async def take_updates(
     if not payloads:
         return []
     now = utcnow()
-    statement = (
-        insert_for(session)(_inbox)
-        .values([_row(payload, now, leased_until=now + lease, attempts=1) for payload in payloads])
-        .on_conflict_do_nothing(index_elements=["update_id"])
-        .returning(_inbox.c.update_id)
-    )
-    new = set((await session.exec(statement)).scalars())
+    taking = _taking(dialect_of(session))
     results: list[LeasedUpdate | Redelivered | None] = []
     for payload in payloads:
-        update_id = payload["update_id"]
-        if update_id in new:
-            new.discard(update_id)  # the same update twice in a batch: the second is held
-            results.append(LeasedUpdate(update_id, payload, 1))
+        # The same update twice in a batch: the second finds the first's row, and is held.
+        row = _row(payload, now, leased_until=now + lease, attempts=1)
+        if await taking.first(session, row) is not None:
+            results.append(LeasedUpdate(payload["update_id"], payload, 1))
         else:
             results.append(await _take_stored(session, payload, now + lease, now))
     return results
@@ -269,16 +274,10 @@ async def mark_updates_answered(session: AsyncSession, answered: Sequence[Answer
     if not answered:
         return
     at = utcnow()
-    rows = [
-        {
-            "id": done.update_id,
-            "status": InboundUpdateStatus.FAILED if done.gave_up else InboundUpdateStatus.DONE,
-            "at": at,
-            "answer": done.answer,
-        }
-        for done in answered
-    ]
-    await session.exec(_MARK_ANSWERED, params=rows)
+    for done in answered:  # nearly always one: a statement each costs less than executemany
+        status = InboundUpdateStatus.FAILED if done.gave_up else InboundUpdateStatus.DONE
+        row = {"id": done.update_id, "status": status, "at": at, "answer": done.answer}
+        await _MARK_ANSWERED.run(session, row)
 
 
 async def retry_update_later(session: AsyncSession, update_id: int, *, at: datetime) -> None:

@@ -20,6 +20,7 @@ from storage.models import (
     Subscription,
     Tip,
 )
+from storage.prepared import Prepared
 from storage.types import utcnow
 
 
@@ -60,7 +61,7 @@ class TipSender:
 
 
 @functools.cache
-def _touching(dialect: str) -> Any:
+def _touching(dialect: str) -> Prepared:
     reporter, tip = Reporter.__table__, Tip.__table__
     # The row being inserted or updated, named as SQL knows it in RETURNING: SQLAlchemy would
     # make the subquery read the whole reporter table instead.
@@ -76,7 +77,7 @@ def _touching(dialect: str) -> Any:
         index_elements=["telegram_user_id"],
         set_={name: insert.excluded[name] for name in _REFRESHED},
     )
-    return touched.returning(reporter.c.id, reporter.c.language, recent_tips)
+    return Prepared(touched.returning(reporter.c.id, reporter.c.language, recent_tips))
 
 
 async def touch_tip_sender(
@@ -85,8 +86,7 @@ async def touch_tip_sender(
     """:func:`touch_reporter` and the count of their tips since ``tips_since``, in one
     statement: every forward asks both."""
     values = _contact(telegram_user_id) | {"since": tips_since}
-    result = await session.exec(_touching(dialect_of(session)), params=values)
-    reporter_id, language, recent_tips = result.one()
+    reporter_id, language, recent_tips = await _touching(dialect_of(session)).one(session, values)
     return TipSender(reporter_id, language, recent_tips)
 
 

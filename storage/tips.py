@@ -7,31 +7,42 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, or_, update
+from sqlalchemy import bindparam, inspect, or_, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage._upsert import insert_new
+from storage._upsert import dialect_of, insert_in
 from storage.claims import CLAIM_STATE
 from storage.models import Claim, ClaimStatus, Tip
+from storage.prepared import Columns, Prepared
 
-# Statements every forward runs, built once (storage._upsert says why). They load no tips, so
-# they are built on the table, not the model: the session then hands them straight to its
-# connection instead of through the ORM's execution layer.
+# Statements every forward runs, built on the table and run beside the session's layers
+# (storage.prepared says why). A new tip comes back as columns, made a Tip here.
 _tip = Tip.__table__
-_MARK_REPLY_SENT = (
-    update(_tip)
-    .where(_tip.c.id.in_(bindparam("tips", expanding=True)))
-    .values(reply_sent_at=bindparam("at"))
+_TIP_CLASS = Tip.__mapper__.class_manager
+_MARK_REPLY_SENT = Prepared(
+    update(_tip).where(_tip.c.id == bindparam("tip")).values(reply_sent_at=bindparam("at"))
 )
 
 
 @functools.cache
-def _update_tip(columns: tuple[str, ...]) -> Any:
+def _update_tip(columns: tuple[str, ...]) -> Prepared:
     values = {name: bindparam(f"new_{name}") for name in columns}
-    return update(_tip).where(_tip.c.id == bindparam("tip_id")).values(values)
+    return Prepared(update(_tip).where(_tip.c.id == bindparam("tip_id")).values(values))
+
+
+@functools.cache
+def _recording(dialect: str) -> Prepared:
+    return Prepared(insert_in(dialect)(_tip).on_conflict_do_nothing().returning(*_tip.columns))
+
+
+def _loaded_tip(row: Columns) -> Tip:
+    """A tip from its columns, built as the ORM builds one it loads; not in the session."""
+    tip = _TIP_CLASS.new_instance()
+    inspect(tip).dict.update(row._asdict())
+    return tip
 
 
 async def record_tip(session: AsyncSession, **fields: Any) -> tuple[Tip, bool]:
@@ -40,9 +51,9 @@ async def record_tip(session: AsyncSession, **fields: Any) -> tuple[Tip, bool]:
     Returns the stored tip and whether this call created it: Telegram redelivers updates
     after timeouts and crashes, and a redelivery must not count as a second forward.
     """
-    created = await insert_new(session, Tip, fields)
+    created = await _recording(dialect_of(session)).first(session, fields)
     if created is not None:
-        return created, True
+        return _loaded_tip(created), True
     same_message = (Tip.chat_id == fields.get("chat_id")) & (
         Tip.message_id == fields.get("message_id")
     )
@@ -65,7 +76,7 @@ async def update_tip(session: AsyncSession, tip: Tip, **fields: Any) -> Tip:
     """
     statement = _update_tip(tuple(sorted(fields)))
     params = {"tip_id": tip.id} | {f"new_{name}": value for name, value in fields.items()}
-    await session.exec(statement, params=params)
+    await statement.run(session, params)
     for name, value in fields.items():
         set_committed_value(tip, name, value)
     return tip
@@ -77,8 +88,8 @@ async def mark_reply_sent(session: AsyncSession, tip_id: int, *, at: datetime) -
 
 
 async def mark_replies_sent(session: AsyncSession, tip_ids: Sequence[int], *, at: datetime) -> None:
-    if tip_ids:
-        await session.exec(_MARK_REPLY_SENT, params={"tips": list(tip_ids), "at": at})
+    for tip_id in tip_ids:  # nearly always one: a statement each costs less than an IN list
+        await _MARK_REPLY_SENT.run(session, {"tip": tip_id, "at": at})
 
 
 async def tips_of_claims(
@@ -126,17 +137,19 @@ def _live_claim_of_tip(condition: Any) -> Any:
     )
 
 
-_CLAIM_WITH_SAME_TEXT = _live_claim_of_tip(_tip.c.content_hash == bindparam("hash"))
-_CLAIM_WITH_SAME_MEDIA = _live_claim_of_tip(_tip.c.media_file_unique_id == bindparam("file"))
+_CLAIM_WITH_SAME_TEXT = Prepared(_live_claim_of_tip(_tip.c.content_hash == bindparam("hash")))
+_CLAIM_WITH_SAME_MEDIA = Prepared(
+    _live_claim_of_tip(_tip.c.media_file_unique_id == bindparam("file"))
+)
 
 
-async def claim_with_same_text(session: AsyncSession, content_hash: str) -> Row[Any] | None:
+async def claim_with_same_text(session: AsyncSession, content_hash: str) -> Columns | None:
     """The live claim an identical (normalised) text was already filed under, if any, as
     :func:`storage.claims.claim_state` gives it."""
-    return (await session.exec(_CLAIM_WITH_SAME_TEXT, params={"hash": content_hash})).first()
+    return await _CLAIM_WITH_SAME_TEXT.first(session, {"hash": content_hash})
 
 
-async def claim_with_same_media(session: AsyncSession, file_unique_id: str) -> Row[Any] | None:
+async def claim_with_same_media(session: AsyncSession, file_unique_id: str) -> Columns | None:
     """The live claim the very same picture or video (Telegram's file_unique_id) was filed
     under, as :func:`storage.claims.claim_state` gives it."""
-    return (await session.exec(_CLAIM_WITH_SAME_MEDIA, params={"file": file_unique_id})).first()
+    return await _CLAIM_WITH_SAME_MEDIA.first(session, {"file": file_unique_id})

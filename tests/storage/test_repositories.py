@@ -6,7 +6,6 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 from sqlmodel import select
 
 from storage import (
@@ -250,26 +249,18 @@ async def test_the_same_post_look_ups_read_the_newest_tip_without_sorting(sqlite
     # A viral rumour has thousands of forwards: sorting them all for each new one grew
     # linearly (7 ms at 20,000 forwards, docs/BENCHMARKS.md); the index holds them in order.
     database = Database(sqlite_url)
-    statements: list[tuple[str, tuple[object, ...]]] = []
-
-    def record(*args: object) -> None:
-        statement, parameters = args[2], args[3]
-        statements.append((str(statement), tuple(parameters)))  # type: ignore[arg-type]
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
     async with database.session() as session:
+        connection = await session.connection()
+        sqlite = connection.sync_connection.connection.driver_connection._conn  # sqlite3's own
+        ran: list[str] = []  # each statement as SQLite ran it, its parameters written in
+        sqlite.set_trace_callback(ran.append)
         await tips.claim_with_same_text(session, "h")
         await tips.claim_with_same_media(session, "AgADm")
-        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
-        connection = await session.connection()
+        sqlite.set_trace_callback(None)
         plans = [
-            " / ".join(
-                row[-1]
-                for row in await connection.exec_driver_sql(
-                    f"EXPLAIN QUERY PLAN {statement}", parameters
-                )
-            )
-            for statement, parameters in statements
+            " / ".join(row[-1] for row in sqlite.execute(f"EXPLAIN QUERY PLAN {statement}"))
+            for statement in ran
+            if statement.startswith("SELECT")  # not the PRAGMAs around it
         ]
     await database.dispose()
     assert len(plans) == 2
