@@ -29,9 +29,11 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aiosqlite
 from sqlalchemy import event, insert
 
 import bot  # noqa: F401  (before numpy: one BLAS thread, as in the bot)
@@ -46,6 +48,8 @@ from storage.models import Tip
 from storage.types import utcnow
 
 WARMUP = 20
+# The transaction's own statements, and the connection's settings, are not counted.
+_NOT_COUNTED = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", ";")
 
 
 def _texts(count: int) -> list[tuple[str, str]]:
@@ -111,10 +115,19 @@ async def measure(
     db = Database(url)
     statements = 0
 
-    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
-    def _count(*args: object) -> None:
+    def _count(sql: object) -> None:
         nonlocal statements
-        statements += 1
+        if not str(getattr(sql, "query", sql)).lstrip().upper().startswith(_NOT_COUNTED):
+            statements += 1
+
+    # Counted as the driver runs them: storage.prepared's statements pass no SQLAlchemy event.
+    @event.listens_for(db.engine.sync_engine, "connect")
+    def _count_on(dbapi_connection: Any, _record: object) -> None:
+        driver = dbapi_connection.driver_connection
+        if isinstance(driver, aiosqlite.Connection):
+            driver._conn.set_trace_callback(_count)
+        else:
+            driver.add_query_logger(_count)
 
     indexes = MatchingIndexes(load_encoder(), own_process=matching == "process")
     await indexes.refresh(db)

@@ -1,12 +1,13 @@
 """What one SQL statement costs the worker: the floor under every tip's transactions.
 
-The same query three ways, 2,000 times in one session on an empty ``tip`` table: through the
-ORM as intake writes it (``session.exec(select(...))``), an ORM query returning a ``Claim``,
-and the SQL text on the session's connection; then a whole short transaction, as the other
-sessions run and as a quick one (the hot path's, on the event loop on SQLite). Last, the floor
-under all of them: the same SQL on the driver alone (sqlite3, or an asyncpg prepared
-statement), with no SQLAlchemy. CPU is the process's (the event loop and aiosqlite's thread
-together).
+The same query four ways, 2,000 times in one session on an empty ``tip`` table: through the
+ORM as intake wrote it (``session.exec(select(...))``), an ORM query returning a ``Claim``,
+the SQL text on the session's connection, and as the hot path runs it now
+(``storage.prepared``, on the session's driver connection). Then a whole short transaction,
+as the other sessions run, as a quick one (the hot path's, on the event loop on SQLite), and
+as a quick one with the prepared statement. Last, the floor under all of them: the same SQL
+on the driver alone (sqlite3, or an asyncpg prepared statement), with no SQLAlchemy. CPU is
+the process's (the event loop and aiosqlite's thread together).
 
     .venv/bin/python bench/statement_cost.py                                   # SQLite file
     .venv/bin/python bench/statement_cost.py postgresql+asyncpg://postgres@127.0.0.1/empty_db
@@ -26,13 +27,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
-from sqlalchemy import func, text
+from sqlalchemy import bindparam, func, text
+from sqlalchemy import select as select_columns
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database, upgrade_database
 from storage.models import Claim, Tip
+from storage.prepared import Prepared
 
 REPEATS = 2000
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
@@ -52,6 +55,17 @@ async def _orm_claim(session: AsyncSession) -> object:
     return (await session.exec(statement.limit(1))).first()
 
 
+_PREPARED_COUNT = Prepared(
+    select_columns(func.count())
+    .select_from(Tip.__table__)
+    .where(Tip.__table__.c.reporter_id == 1, Tip.__table__.c.received_at >= bindparam("since"))
+)
+
+
+async def _prepared(session: AsyncSession) -> object:
+    return (await _PREPARED_COUNT.one(session, {"since": SINCE}))[0]
+
+
 async def _sql_text(session: AsyncSession) -> object:
     connection = await session.connection()
     query = text("SELECT count(*) FROM tip WHERE reporter_id = :r AND received_at >= :s")
@@ -65,6 +79,7 @@ async def measure(url: str) -> None:
         "ORM count": _orm_count,
         "ORM select of a Claim": _orm_claim,
         "SQL text": _sql_text,
+        "prepared (storage.prepared)": _prepared,
     }
     for name, statement in ways.items():
         async with db.session() as session:
@@ -74,18 +89,23 @@ async def measure(url: str) -> None:
             for _ in range(REPEATS):
                 await statement(session)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        print(f"{name:24s} {cpu / REPEATS * 1000:.3f} ms CPU, {wall / REPEATS * 1000:.3f} ms wall")
-    for name, quick in (("transaction of one", False), ("quick transaction of one", True)):
+        print(f"{name:28s} {cpu / REPEATS * 1000:.3f} ms CPU, {wall / REPEATS * 1000:.3f} ms wall")
+    transactions = (
+        ("transaction of one", False, _orm_count),
+        ("quick transaction of one", True, _orm_count),
+        ("quick, prepared", True, _prepared),
+    )
+    for name, quick, statement in transactions:
         cpu = time.process_time()
         for _ in range(REPEATS // 4):
             async with db.session(quick=quick) as session:
-                await _orm_count(session)
+                await statement(session)
         per_transaction = (time.process_time() - cpu) / (REPEATS // 4) * 1000
-        print(f"{name:24s} {per_transaction:.3f} ms CPU")
+        print(f"{name:28s} {per_transaction:.3f} ms CPU")
     await db.dispose()
     cpu = time.process_time()
     await _driver_alone(url)
-    print(f"{'driver alone':24s} {(time.process_time() - cpu) / REPEATS * 1000:.3f} ms CPU")
+    print(f"{'driver alone':28s} {(time.process_time() - cpu) / REPEATS * 1000:.3f} ms CPU")
 
 
 async def _driver_alone(url: str) -> None:
