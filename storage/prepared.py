@@ -9,15 +9,18 @@ its transaction (0.11–0.14 ms each).
 
 What SQLAlchemy would do around them is done here too: pending ORM changes are flushed
 first, parameters and result values pass through their types' own processors, and a driver
-error is raised as SQLAlchemy raises it (a lost connection is invalidated, so the pool
-replaces it). SQLAlchemy's events do not see these statements. Only plain statements:
-no expanding ``IN`` lists, nothing that renders parameters after compiling. On PostgreSQL
-a statement goes through the asyncpg adapter's own ``_prepare_and_execute`` (its prepared
-statement cache, its transaction), which pyproject.toml pins SQLAlchemy's minor version for.
+error is raised as SQLAlchemy raises it (a lost server invalidates the pool's connections,
+and a statement cut short by a cancellation drops its own). SQLAlchemy's events do not see
+these statements. Only plain statements: no expanding ``IN`` lists, nothing that renders
+parameters after compiling. On PostgreSQL a statement goes through the asyncpg adapter's own
+``_prepare_and_execute`` (its prepared statement cache, its transaction), and a lost server
+invalidates the pool by its ``_invalidate``, as SQLAlchemy does: private, so pyproject.toml
+pins SQLAlchemy's minor version.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -152,7 +155,8 @@ class Prepared:
                 description, raw_rows = cursor.description, cursor._rows
         except dialect.loaded_dbapi.Error as error:
             lost = dialect.is_disconnect(error, held.dbapi_connection, None)
-            if lost:
+            if lost:  # the server went away: every connection pooled before is suspect
+                connection.sync_engine.pool._invalidate(held, error)
                 await connection.invalidate(error)
             raise DBAPIError.instance(
                 compiled.sql,
@@ -162,6 +166,9 @@ class Prepared:
                 connection_invalidated=lost,
                 dialect=dialect,
             ) from error
+        except (asyncio.CancelledError, TimeoutError) as interrupted:
+            await connection.invalidate(interrupted)  # not trusted after a statement cut short
+            raise
         return compiled.read(raw_rows, description, dialect)
 
     async def first(self, session: AsyncSession, parameters: Mapping[str, Any]) -> Columns | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -87,23 +88,42 @@ async def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(database: Databa
         assert len(await _TIPS_IN_CHAT.rows(session, {"chat": 3})) == 1
 
 
-async def test_a_lost_postgres_connection_is_invalidated_and_replaced(postgres_url: str) -> None:
-    db = Database(postgres_url, ping_after_idle_s=60)
-    backend = Prepared(select(func.pg_backend_pid()))
-    try:
+_BACKEND = Prepared(select(func.pg_backend_pid()))
+
+
+async def _backends_at_once(db: Database) -> set[int]:
+    """The server processes of two sessions held at the same time: two pooled connections."""
+
+    async def backend() -> int:
         async with db.session() as session:
-            (first,) = await backend.one(session, {})
+            (pid,) = await _BACKEND.one(session, {})
+            await asyncio.sleep(0.1)
+            return int(pid)
+
+    return set(await asyncio.gather(backend(), backend()))
+
+
+async def test_a_lost_postgres_server_renews_every_pooled_connection(postgres_url: str) -> None:
+    # As SQLAlchemy does: one connection found lost means the server went away, and the
+    # other pooled connections would each fail a forward in turn.
+    db = Database(postgres_url, ping_after_idle_s=60)
+    try:
+        before = await _backends_at_once(db)
+        assert len(before) == 2
         admin = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
         try:
-            await admin.execute("SELECT pg_terminate_backend($1)", first)
+            await admin.execute("SELECT pg_terminate_backend($1)", min(before))
         finally:
             await admin.close()
-        with pytest.raises(DBAPIError) as failure:
-            async with db.session() as session:
-                await backend.one(session, {})
-        assert failure.value.connection_invalidated
-        async with db.session() as session:
-            assert (await backend.one(session, {}))[0] != first
+        failures = []
+        for _ in before:  # the pool hands out the lost one first or second
+            try:
+                async with db.session() as session:
+                    await _BACKEND.one(session, {})
+            except DBAPIError as failure:
+                failures.append(failure)
+        assert [failure.connection_invalidated for failure in failures] == [True]
+        assert not (await _backends_at_once(db)) & before
     finally:
         await db.dispose()
 
@@ -113,3 +133,29 @@ async def test_a_list_parameter_is_refused_when_first_run(database: Database) ->
     async with database.session() as session:
         with pytest.raises(ValueError, match="expanding"):
             await in_chats.rows(session, {"chats": [1, 2]})
+
+
+async def test_a_cancelled_postgres_statement_leaves_no_broken_connection(
+    postgres_url: str,
+) -> None:
+    # A worker stopping cancels its updates mid-statement; the connection then goes back
+    # to the pool mid-query unless it is dropped, as SQLAlchemy drops it.
+    db = Database(postgres_url, pool_size=1, max_overflow=0)
+    slow = Prepared(select(func.pg_sleep(5)))
+
+    async def sleep_in_a_transaction() -> None:
+        async with db.session() as session:
+            await slow.rows(session, {})
+
+    try:
+        async with db.session() as session:
+            (first,) = await _BACKEND.one(session, {})
+        sleeping = asyncio.create_task(sleep_in_a_transaction())
+        await asyncio.sleep(0.3)
+        sleeping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sleeping
+        async with asyncio.timeout(2), db.session() as session:
+            assert (await _BACKEND.one(session, {}))[0] != first
+    finally:
+        await db.dispose()
