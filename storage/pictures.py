@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Claim, ClaimStatus, FactCheck, Reporter, Tip
+from storage.prepared import Prepared
 
 __all__ = [
     "EarlierReading",
@@ -96,21 +97,25 @@ class EarlierReading:
     ocr_text: str | None
 
 
+# Every picture asks it, once or twice (storage.prepared says why it is prepared).
+_EARLIER_READING = Prepared(
+    select_columns(_tip.c.image_hash, _tip.c.ocr_text)
+    .where(
+        _tip.c.media_file_unique_id == bindparam("file"),
+        _tip.c.image_hash.is_not(None),
+        _tip.c.id != bindparam("excluding"),
+    )
+    .order_by(_tip.c.received_at.desc())
+    .limit(1)
+)
+
+
 async def earlier_reading(
     session: AsyncSession, file_unique_id: str, *, excluding_tip_id: int
 ) -> EarlierReading | None:
     """The newest reading of this very file (Telegram's ``file_unique_id``) another tip got."""
-    statement = (
-        select(Tip.image_hash, Tip.ocr_text)
-        .where(
-            Tip.media_file_unique_id == file_unique_id,
-            col(Tip.image_hash).is_not(None),
-            Tip.id != excluding_tip_id,
-        )
-        .order_by(col(Tip.received_at).desc())
-        .limit(1)
-    )
-    row = (await session.exec(statement)).first()
+    params = {"file": file_unique_id, "excluding": excluding_tip_id}
+    row = await _EARLIER_READING.first(session, params)
     return EarlierReading(*row) if row is not None else None
 
 
