@@ -473,18 +473,18 @@ class VectorIndex:
         return row.astype(np.float32) / self._scale[slot] if self._quantised else row
 
     def similarities(self, doc_ids: Sequence[DocId], query: np.ndarray) -> np.ndarray:
-        """Cosines of the given rows with the query, in one product; 0 for an unknown id.
+        """Cosines of the given rows with the query; 0 for an unknown id.
 
-        Summed in float64: in float32 a row's cosine moved in its last bits with the rows
-        scored beside it (BLAS picks its kernel by shape and alignment), and a pair's score
-        must not depend on the rest of the archive.
+        A pair's score must not depend on the rest of the archive, yet a matrix product moves
+        a row's cosine in its last bits with the rows scored beside it (BLAS picks its kernel
+        by shape and alignment), in float32 and float64 alike. Each row is summed on its own.
         """
         slots = np.array([self._slot_of.get(doc_id, -1) for doc_id in doc_ids], dtype=np.int64)
         found = slots >= 0
         scores = np.zeros(len(doc_ids), dtype=np.float64)
         if found.any():
             rows = self._rows(slots[found]).astype(np.float64)
-            scores[found] = rows @ np.asarray(query, dtype=np.float64)
+            scores[found] = np.einsum("ij,j->i", rows, np.asarray(query, dtype=np.float64))
         return scores
 
     def search(self, query: np.ndarray, k: int = 10) -> list[tuple[DocId, float]]:

@@ -231,8 +231,12 @@ class Matcher:
         if np.any(query_vector):
             found = self._vectors.search(query_vector, CANDIDATES_PER_INDEX)
             ids.update(doc_id for doc_id, _ in found)
-        ids = list(ids)
-        semantic = np.maximum(self._vectors.similarities(ids, query_vector), 0.0)
+        return self._features(list(ids), tokens, query_vector, lang)
+
+    def _features(
+        self, ids: list[Hashable], tokens: list[str], vector: np.ndarray, lang: str | None
+    ) -> tuple[list[Hashable], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        semantic = np.maximum(self._vectors.similarities(ids, vector), 0.0)
         query_coverage, document_coverage = self._lexical.overlap(tokens, ids)
         cross = np.array([_cross_language(lang, self._langs.get(doc_id)) for doc_id in ids])
         return ids, semantic, query_coverage, document_coverage, cross
@@ -258,12 +262,32 @@ class Matcher:
         """The best documents for a query, best first, each with its decision."""
         if not len(self):
             return []
-        ids, semantic, query_coverage, document_coverage, cross = self._candidates(
-            text, vector, lang
-        )
+        return self._ranked(*self._candidates(text, vector, lang), top_k=top_k)
+
+    def score(
+        self, text: str, ids: Sequence[Hashable], *, lang: str | None, vector: np.ndarray
+    ) -> list[Candidate]:
+        """These documents (those indexed) for a query, best first, each with its decision:
+        the scores :meth:`search` would give them, without looking for other candidates."""
+        ids = [doc_id for doc_id in ids if doc_id in self]
+        if not ids:
+            return []
+        columns = self._features(ids, tokenize(query_text(text)), vector, lang)
+        return self._ranked(*columns, top_k=len(ids))
+
+    def _ranked(
+        self,
+        ids: list[Hashable],
+        semantic: np.ndarray,
+        query_coverage: np.ndarray,
+        document_coverage: np.ndarray,
+        cross: np.ndarray,
+        *,
+        top_k: int,
+    ) -> list[Candidate]:
         scores = calibrated_scores(semantic, query_coverage, document_coverage, cross).tolist()
         # Scored as arrays, made into candidates only for the best: a query has a hundred.
-        best = sorted(range(len(ids)), key=lambda n: (-scores[n], str(ids[n])))[:top_k]
+        best = sorted(range(len(ids)), key=lambda n: best_first(ids[n], scores[n]))[:top_k]
         return [
             Candidate(
                 ids[n],
@@ -274,3 +298,8 @@ class Matcher:
             )
             for n in best
         ]
+
+
+def best_first(doc_id: Hashable, score: float) -> tuple[float, str]:
+    """The order of candidates: best score first, equal scores by id, so it is repeatable."""
+    return -score, str(doc_id)

@@ -229,6 +229,16 @@ def test_search_scores_every_candidate_as_its_features_do(
         assert candidate.decision == archive.thresholds.decide(pair.score())
 
 
+def test_documents_scored_alone_get_the_scores_search_gives_them(
+    archive: Matcher, queries: dict[str, np.ndarray]
+) -> None:
+    text = REWORDINGS["banks"]["ru"]
+    found = archive.search(text, lang="ru", vector=queries[text], top_k=100)
+    chosen = [found[-1].id, found[0].id, found[len(found) // 2].id, "not-indexed"]
+    scored = archive.score(text, chosen, lang="ru", vector=queries[text])
+    assert scored == [c for c in found if c.id in chosen]  # best first, every field equal
+
+
 def test_removed_documents_are_no_longer_candidates(encoder: Encoder) -> None:
     matcher = _matcher(encoder, GERMAN_DEBUNKS)
     matcher.remove("banks-de")

@@ -1,0 +1,70 @@
+"""The indexes a worker holds: a forward matched before new claims were indexed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matching.holder
+from matching import CLAIM_THRESHOLDS, FACT_CHECK_THRESHOLDS, Document, Encoder
+from matching.holder import IndexHolder
+
+TIP = "Banks will freeze all accounts on Monday, withdraw your cash now"
+CLAIMS = {
+    1: ("The river water is poisoned tonight, do not drink it", "en"),
+    2: ("Die Banken frieren am Montag alle Konten ein", "de"),
+    3: ("Vaccines at the school clinic contain microchips", "en"),
+}
+LATER_CLAIMS = {
+    4: ("Банки заморозят все счета в понедельник, снимайте наличные", "ru"),
+    5: ("The mayor has fled the country with the city budget", "en"),
+    6: ("Banks freeze every account on Monday: take your cash out now", "en"),
+    7: ("A famous singer has banned bread in Lagos", "en"),
+}
+
+
+def _documents(claims: dict[int, tuple[str, str]]) -> list[Document]:
+    return [Document(claim_id, text, lang=lang) for claim_id, (text, lang) in claims.items()]
+
+
+def _holder(encoder: Encoder) -> IndexHolder:
+    holder = IndexHolder(encoder, FACT_CHECK_THRESHOLDS, CLAIM_THRESHOLDS, np.int8)
+    holder.apply_claims(_documents(CLAIMS), [])
+    return holder
+
+
+def test_claims_indexed_after_a_match_are_scored_as_a_search_would(encoder: Encoder) -> None:
+    holder = _holder(encoder)
+    matches = holder.match(TIP, "en", 5)
+    assert matches.claims_up_to == 3
+    assert matches.claims[0].id == 2  # the German one, before the closer ones came
+
+    holder.apply_claims(_documents(LATER_CLAIMS), [2])  # and the German one is closed
+    again = holder.search_claims_again(matches, TIP, "en")
+
+    searched = holder.claims.search(TIP, lang="en", vector=matches.vector, top_k=5)
+    assert [c.id for c in again.claims] == [c.id for c in searched]
+    assert again.claims[0].id == 6
+    assert again.claims[0].decision == "reply"
+    assert 2 not in {c.id for c in again.claims}
+    later = [c for c in searched if c.id in LATER_CLAIMS]
+    assert [c for c in again.claims if c.id in LATER_CLAIMS] == later
+    for earlier in (c for c in again.claims if c.id in CLAIMS):  # as scored at the match
+        assert earlier == next(c for c in matches.claims if c.id == earlier.id)
+    assert again.claims_up_to == 7
+
+
+def test_a_match_older_than_the_claims_remembered_searches_every_claim(
+    encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(matching.holder, "_NEWER_CLAIMS_KEPT", 2)
+    holder = _holder(encoder)
+    matches = holder.match(TIP, "en", 5)
+    # The closest claim comes first, then two more push it out of what is remembered.
+    holder.apply_claims(_documents({6: LATER_CLAIMS[6]}), [])
+    holder.apply_claims(_documents({5: LATER_CLAIMS[5], 7: LATER_CLAIMS[7]}), [])
+
+    again = holder.search_claims_again(matches, TIP, "en")
+
+    assert again.claims[0].id == 6
+    assert again.claims == holder.claims.search(TIP, lang="en", vector=matches.vector, top_k=5)
