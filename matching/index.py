@@ -236,27 +236,39 @@ class LexicalIndex:
         average = self._average_length() or 1.0
         if abs(average - self._weighed_at) > 0.01 * average:
             self._weigh_postings()
-        documents = len(self._slot_of)
-        unsorted_terms = self._entry_term.values[self._sorted :]
+        term_ids, term_weights = self._query_terms(tokens)
         # Scores add up in one dense row: a term's postings hold each slot once, so no sort.
         totals = np.zeros(len(self._ids), dtype=np.float32)
-        for term, query_count in Counter(tokens).items():
-            term_id = self._term_of.get(term)
-            if term_id is None or not self._df.values[term_id]:
-                continue
-            weight = float(_idf(self._df.values[term_id], documents)) * query_count
+        for term_id, weight in zip(term_ids.tolist(), term_weights, strict=True):
             if term_id + 1 < len(self._offsets):
                 start, stop = self._offsets[term_id], self._offsets[term_id + 1]
                 slots, weights = self._posting_slot[start:stop], self._posting_weight[start:stop]
                 np.add.at(totals, slots, weight * weights)
-            newer = self._sorted + np.flatnonzero(unsorted_terms == term_id)
-            if len(newer):
-                slots = self._entry_slot.values[newer]
-                tf, lengths = self._entry_count.values[newer], self._length.values[slots]
-                np.add.at(totals, slots, weight * self._weights(tf, lengths, average))
+        # The documents added since the last sort: their entries of any query term at once.
+        unsorted_terms = self._entry_term.values[self._sorted :]
+        newer = self._sorted + np.flatnonzero(np.isin(unsorted_terms, term_ids))
+        if len(newer):
+            by_term = np.argsort(term_ids)
+            found = self._entry_term.values[newer]
+            weights = term_weights[by_term[np.searchsorted(term_ids, found, sorter=by_term)]]
+            slots = self._entry_slot.values[newer]
+            tf, lengths = self._entry_count.values[newer], self._length.values[slots]
+            np.add.at(totals, slots, weights * self._weights(tf, lengths, average))
         totals *= self._live.values  # removed documents' postings stay until a tidy-up
         hits = _contenders(totals, k)
         return [(self._ids[slot], score) for slot, score in _top(totals[hits], hits, k)]
+
+    def _query_terms(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The query's terms that living documents have, and their weights (IDF × count)."""
+        counts = Counter(tokens)
+        term_ids = np.array([self._term_of.get(term, -1) for term in counts], dtype=np.int64)
+        query_counts = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        known = term_ids >= 0
+        term_ids, query_counts = term_ids[known], query_counts[known]
+        in_use = self._df.values[term_ids] > 0
+        term_ids, query_counts = term_ids[in_use], query_counts[in_use]
+        weights = _idf(self._df.values[term_ids], len(self._slot_of)) * query_counts
+        return term_ids, weights.astype(np.float32)
 
     def overlap(
         self, tokens: Sequence[str], doc_ids: Sequence[DocId]
