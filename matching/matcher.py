@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -105,6 +106,12 @@ def query_text(text: str) -> str:
     text = _TWEET_NOISE.sub(" ", strip_invisible(text))
     text = _TAG.sub(lambda m: _CAMEL.sub(" ", m.group(1)), text)
     return " ".join(text.split())
+
+
+@lru_cache(maxsize=1024)
+def _query_tokens(text: str) -> tuple[str, ...]:
+    """A tip's words as both indexes read them: a tip is searched in each, often in a row."""
+    return tuple(tokenize(query_text(text)))
 
 
 def document_text(doc: Document) -> str:
@@ -226,7 +233,7 @@ class Matcher:
         words) and a near-copy in a language the encoder does not know both get a chance.
         """
         query_vector = vector if vector is not None else self.embed_query(text)
-        tokens = tokenize(query_text(text))
+        tokens = _query_tokens(text)
         ids = {doc_id for doc_id, _ in self._lexical.search(tokens, CANDIDATES_PER_INDEX)}
         if np.any(query_vector):
             found = self._vectors.search(query_vector, CANDIDATES_PER_INDEX)
@@ -234,7 +241,7 @@ class Matcher:
         return self._features(list(ids), tokens, query_vector, lang)
 
     def _features(
-        self, ids: list[Hashable], tokens: list[str], vector: np.ndarray, lang: str | None
+        self, ids: list[Hashable], tokens: Sequence[str], vector: np.ndarray, lang: str | None
     ) -> tuple[list[Hashable], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         semantic = np.maximum(self._vectors.similarities(ids, vector), 0.0)
         query_coverage, document_coverage = self._lexical.overlap(tokens, ids)
@@ -272,7 +279,7 @@ class Matcher:
         ids = [doc_id for doc_id in ids if doc_id in self]
         if not ids:
             return []
-        columns = self._features(ids, tokenize(query_text(text)), vector, lang)
+        columns = self._features(ids, _query_tokens(text), vector, lang)
         return self._ranked(*columns, top_k=len(ids))
 
     def _ranked(
