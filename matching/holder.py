@@ -24,7 +24,7 @@ import numpy as np
 
 from matching.encoder import Encoder, load_encoder
 from matching.language import detect_language
-from matching.matcher import Candidate, Document, Matcher, Thresholds, best_first
+from matching.matcher import Candidate, Document, Matcher, Thresholds
 
 __all__ = ["IndexHolder", "Matches", "MatchingProcess", "MatchingProcessDiedError"]
 
@@ -97,18 +97,20 @@ class IndexHolder:
         )
 
     def search_claims_again(self, matches: Matches, text: str, language: str | None) -> Matches:
-        """``matches`` with the claims indexed since it was made scored beside those it found.
+        """``matches`` with the claims indexed since it was made, and those it found, scored
+        as a search would score them now.
 
         Under a burst nearly every new rumour's forward comes here, as other forwards found
-        claims while it waited: scoring the few new claims costs a fraction of searching all.
+        claims while it waited: scoring a few claims costs a fraction of searching them all.
+        The earlier ones are scored again too, since each new claim moves the index's IDFs.
         """
         newer = self._claims_after(matches.claims_up_to)
         if newer is None:
             found = self.claims.search(text, lang=language, vector=matches.vector, top_k=5)
         else:
-            earlier = [candidate for candidate in matches.claims if candidate.id in self.claims]
-            scored = self.claims.score(text, newer, lang=language, vector=matches.vector)
-            found = sorted(earlier + scored, key=lambda c: best_first(c.id, c.score))[:5]
+            earlier = [candidate.id for candidate in matches.claims]
+            scored = self.claims.score(text, earlier + newer, lang=language, vector=matches.vector)
+            found = scored[:5]
         return dataclasses.replace(matches, claims=found, claims_up_to=self.newest_claim_id)
 
     def _claims_after(self, claim_id: int) -> list[int] | None:

@@ -294,7 +294,7 @@ class Matcher:
     ) -> list[Candidate]:
         scores = calibrated_scores(semantic, query_coverage, document_coverage, cross).tolist()
         # Scored as arrays, made into candidates only for the best: a query has a hundred.
-        best = sorted(range(len(ids)), key=lambda n: best_first(ids[n], scores[n]))[:top_k]
+        best = sorted(range(len(ids)), key=lambda n: (-scores[n], str(ids[n])))[:top_k]
         return [
             Candidate(
                 ids[n],
@@ -305,8 +305,3 @@ class Matcher:
             )
             for n in best
         ]
-
-
-def best_first(doc_id: Hashable, score: float) -> tuple[float, str]:
-    """The order of candidates: best score first, equal scores by id, so it is repeatable."""
-    return -score, str(doc_id)
