@@ -69,7 +69,7 @@ class _Detector(Detector):  # type: ignore[misc]
     At each step langdetect multiplies every language's probability by ``weight + p``, ``p``
     being the drawn n-gram's probability in that language. Here a trial has those factors
     ready, a row for each distinct n-gram of the text, so that a step multiplies by a row:
-    a new rumour's detection took 1.0 ms instead of 1.5-2.3 (docs/BENCHMARKS.md, issue 10).
+    a new rumour's detection took 0.9-1.0 ms instead of 1.5-3.3 (docs/BENCHMARKS.md).
     """
 
     def __init__(self, profiles: _Profiles) -> None:
