@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, text, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, text, update
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -179,8 +179,11 @@ _FILING_LOCK_POSTGRESQL = Prepared(
     text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_FILING_LOCK_KEY)
 )
 _FILING_LOCK_SQLITE = Prepared(text("UPDATE claim SET id = id WHERE 1 = 0"))
-_OPEN_AFTER = (_claim.c.status == ClaimStatus.NEW) | (_claim.c.status == ClaimStatus.IN_REVIEW)
-_OPEN_AFTER &= _claim.c.id > bindparam("after")
+# OPEN_STATUSES spelled out rather than as IN: a prepared statement takes no expanding list.
+_OPEN_AFTER = and_(
+    or_(*(_claim.c.status == status for status in OPEN_STATUSES)),
+    _claim.c.id > bindparam("after"),
+)
 # Every filing asks; another worker's new claim is rare, so the claims are loaded only then.
 _ANY_OPEN_CLAIM_AFTER = Prepared(select_columns(_claim.c.id).where(_OPEN_AFTER).limit(1))
 _OPEN_CLAIMS_AFTER = select(Claim).where(_OPEN_AFTER).order_by(col(Claim.id))
