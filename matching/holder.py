@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -29,6 +30,9 @@ from matching.matcher import Candidate, Document, Matcher, Thresholds
 __all__ = ["IndexHolder", "Matches", "MatchingProcess", "MatchingProcessDiedError"]
 
 _NEWER_CLAIMS_KEPT = 4096  # a forward matched before that many more claims searches them all
+# What a tip's filing asks of the claim index, holding the filing lock every new rumour's
+# forward queues on: the matching process runs these before the reads asked for earlier.
+FILING_OPERATIONS = frozenset({"search_claims_again", "apply_claims"})
 
 
 @dataclass(frozen=True)
@@ -144,9 +148,6 @@ class IndexHolder:
             self.claims.remove(claim_id)
         self.claims.add(open_claims)
 
-    def remove_claim(self, claim_id: int) -> None:
-        self.claims.remove(claim_id)
-
 
 class MatchingProcessDiedError(Exception):
     """The matching process ended (killed, out of memory) before it answered."""
@@ -155,6 +156,9 @@ class MatchingProcessDiedError(Exception):
 # A message on either pipe: its length, then its pickle (multiprocessing.Connection's framing).
 _LENGTH = struct.Struct("!i")
 _LONG_LENGTH = struct.Struct("!Q")  # after a length of -1, for a message of 2 GB or more
+
+
+_Call = tuple[int, str, tuple[Any, ...]]  # a call's number, the operation, its arguments
 
 
 def _framed(payload: bytes) -> bytes:
@@ -173,8 +177,9 @@ def _file_of(pipe: Connection, mode: str) -> Any:
 class MatchingProcess(asyncio.Protocol):
     """An :class:`IndexHolder` in a process of its own, and the worker's end of the pipes to it.
 
-    Calls go down one pipe and their results come back up another, in the same order: the
-    process answers one at a time. The event loop writes a call and reads a result itself.
+    Calls go down one pipe, numbered, and their results come back up another: the process
+    answers one at a time, in order, except that a filing's operations go before the reads
+    waiting (``FILING_OPERATIONS``). The event loop writes a call and reads a result itself.
     A ``ProcessPoolExecutor`` carried each call on two helper threads of the worker, at
     0.42-0.73 ms of its CPU a call, most of it in those threads and holding the interpreter
     lock the loop needs (docs/BENCHMARKS.md, issue 10).
@@ -194,38 +199,63 @@ class MatchingProcess(asyncio.Protocol):
         self._pipes = (calls_write, results_read)
         self._opened: asyncio.Future[None] | None = None
         self._calls: asyncio.WriteTransport | None = None
-        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._unsent: list[bytes] = []  # calls sent while the pipes were being opened
+        self._numbers = itertools.count()
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._received = bytearray()
         self._ended = False
 
     async def call(self, operation: str, *args: object) -> Any:
-        """``IndexHolder.<operation>(*args)`` in the process; calls are answered in order."""
+        """``IndexHolder.<operation>(*args)`` in the process."""
+        return await self.send(operation, *args)
+
+    def send(self, operation: str, *args: object) -> asyncio.Future[Any]:
+        """Ask for ``IndexHolder.<operation>(*args)`` now: the future gets its result.
+
+        The process takes calls in the order they were sent, so a caller can let others go
+        on as soon as its call is sent (``newsroom.intake``'s filing lock does).
+        """
+        answered = asyncio.get_running_loop().create_future()
+        if self._ended:
+            answered.set_exception(MatchingProcessDiedError(operation))
+            return answered
         if self._opened is None:
             self._opened = asyncio.ensure_future(self._open())
-        await asyncio.shield(self._opened)  # a caller giving up must not cancel it for all
-        if self._ended or self._calls is None:
-            raise MatchingProcessDiedError(operation)
-        answered = asyncio.get_running_loop().create_future()
-        self._waiting.append(answered)
-        self._calls.write(_framed(pickle.dumps((operation, args), pickle.HIGHEST_PROTOCOL)))
-        return await answered
+        number = next(self._numbers)
+        self._waiting[number] = answered
+        call = _framed(pickle.dumps((number, operation, args), pickle.HIGHEST_PROTOCOL))
+        if self._calls is None:
+            self._unsent.append(call)
+        else:
+            self._calls.write(call)
+        return answered
 
     async def _open(self) -> None:
         """The loop's own reading and writing of the pipes; writes never block it."""
         loop = asyncio.get_running_loop()
         calls_write, results_read = self._pipes
-        self._calls, _ = await loop.connect_write_pipe(
-            asyncio.BaseProtocol, _file_of(calls_write, "w")
-        )
-        await loop.connect_read_pipe(lambda: self, _file_of(results_read, "r"))
+        try:
+            await loop.connect_read_pipe(lambda: self, _file_of(results_read, "r"))
+            calls, _ = await loop.connect_write_pipe(
+                asyncio.BaseProtocol, _file_of(calls_write, "w")
+            )
+        except OSError as error:  # closed while opening
+            self.connection_lost(error)
+            return
+        if self._ended:
+            calls.close()
+            return
+        calls.writelines(self._unsent)
+        self._unsent.clear()
+        self._calls = calls
 
     def data_received(self, data: bytes) -> None:
         self._received += data
         while (message := self._next_message()) is not None:
-            answered = self._waiting.popleft()
+            number, succeeded, value = pickle.loads(message)  # noqa: S301 (from our own child)
+            answered = self._waiting.pop(number)
             if answered.done():  # its caller gave up waiting
                 continue
-            succeeded, value = pickle.loads(message)  # noqa: S301 (from our own child)
             if succeeded:
                 answered.set_result(value)
             else:
@@ -250,10 +280,10 @@ class MatchingProcess(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """The process is gone (or closed): every call still waiting fails."""
         self._ended = True
-        while self._waiting:
-            answered = self._waiting.popleft()
+        for answered in self._waiting.values():
             if not answered.done():
                 answered.set_exception(MatchingProcessDiedError(self.process.pid))
+        self._waiting.clear()
 
     def close(self) -> None:
         """End the process now: it holds nothing that outlives it."""
@@ -274,7 +304,14 @@ def serve(
     claim_thresholds: Thresholds,
     vector_dtype: type,
 ) -> None:
-    """The matching process: answer the worker's calls in order until the worker goes.
+    """The matching process: answer the worker's calls until the worker goes.
+
+    Calls are answered in order, but a filing's operations on the claim index go before the
+    calls that came earlier and still wait. A filing holds the worker's filing lock, which
+    every new rumour's forward waits on, while a match takes several milliseconds: under a
+    burst, waiting behind the matches queued here kept that lock held most of the time
+    (docs/BENCHMARKS.md, issue 10). A match records how far the claim index had got
+    (``Matches.claims_up_to``), so a claim indexed before it is never missed.
 
     A worker that stops or is killed closes its end of the calls pipe: the indexes go with
     it rather than linger, orphaned.
@@ -284,18 +321,33 @@ def serve(
     holder = IndexHolder(
         load_encoder(encoder_name), fact_check_thresholds, claim_thresholds, vector_dtype
     )
+    waiting: deque[_Call] = deque()
     while True:
         try:
-            operation, args = calls.recv()
+            if not waiting:
+                waiting.append(calls.recv())
+            while calls.poll():
+                waiting.append(calls.recv())
         except EOFError:
             return
+        number, operation, args = _next_call(waiting)
         try:
-            outcome: tuple[bool, object] = (True, getattr(holder, operation)(*args))
+            outcome: tuple[int, bool, object] = (number, True, getattr(holder, operation)(*args))
         except Exception as error:
-            outcome = (False, error)
+            outcome = (number, False, error)
         try:
             results.send(outcome)
         except BrokenPipeError:
             return
         except (pickle.PicklingError, TypeError, AttributeError) as error:
-            results.send((False, RuntimeError(f"{operation}: {error!r}")))
+            results.send((number, False, RuntimeError(f"{operation}: {error!r}")))
+
+
+def _next_call(waiting: deque[_Call]) -> _Call:
+    """The first filing operation waiting, else the first call."""
+    for position, (_, operation, _) in enumerate(waiting):
+        if operation in FILING_OPERATIONS:
+            call = waiting[position]
+            del waiting[position]
+            return call
+    return waiting.popleft()

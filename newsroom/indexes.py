@@ -83,7 +83,9 @@ class MatchingIndexes:
     The indexes are held on one dedicated thread (the default, and what tests use) or, with
     ``own_process``, in a process of their own, where matching has a core to itself instead
     of sharing the event loop's interpreter lock; the encoder is then loaded there, by name.
-    Either way the operations run there one at a time, in the order they were asked for.
+    Either way the operations run there one at a time, in the order they were asked for;
+    in the process, a filing's operations on the claim index go before reads waiting there
+    (``matching.holder.serve``).
     """
 
     def __init__(
@@ -118,14 +120,26 @@ class MatchingIndexes:
         return MatchingProcess(self.encoder_name, *self._holder_args)
 
     async def _run(self, operation: str, *args: object) -> Any:
-        """Run one holder operation; if the matching process died, restart and reload it
-        (from the database) first, so that no tip is matched against a half-empty index."""
-        process = self._process
-        if process is None:
+        """Run one holder operation."""
+        return await self._send(operation, *args)
+
+    def _send(self, operation: str, *args: object) -> Awaitable[Any]:
+        """Ask for one holder operation now, after every one asked for before; await it later.
+
+        If the matching process died, it is restarted and reloaded (from the database) and
+        the operation asked again, so that no tip is matched against a half-empty index.
+        """
+        if self._process is None:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, getattr(self.holder, operation), *args)
+            return loop.run_in_executor(self._thread, getattr(self.holder, operation), *args)
+        process = self._process
+        return self._answer(process, process.send(operation, *args), operation, args)
+
+    async def _answer(
+        self, process: MatchingProcess, sent: Awaitable[Any], operation: str, args: tuple[Any, ...]
+    ) -> Any:
         try:
-            return await process.call(operation, *args)
+            return await sent
         except MatchingProcessDiedError:
             if self._closed:
                 raise
@@ -177,12 +191,15 @@ class MatchingIndexes:
         """Encode a tip once and look it up in both indexes."""
         return await self._run("match", text, language, top_k)
 
-    async def add_claim(self, claim: Claim) -> None:
-        """Index a claim this worker just created (other workers pick it up on refresh)."""
-        if claim.status not in OPEN_STATUSES:
-            return
-        await self._apply_claims([claim])
+    def index_claim(self, claim: Claim) -> Awaitable[None]:
+        """Send a claim this worker just founded to the claim index now; await it later.
+
+        Every operation asked for after it sees the claim indexed: a filing can let the next
+        one go as soon as this is sent, rather than hold the filing lock until it is done.
+        Other workers pick the claim up on refresh.
+        """
         self._seen_applied([claim])
+        return self._send_claims([claim])
 
     async def rematch_with_new_claims(
         self, session: AsyncSession, matches: Matches, text: str, language: str | None
@@ -207,9 +224,6 @@ class MatchingIndexes:
         if self._newest_claim_id == matches.claims_up_to:
             return matches
         return await self._run("search_claims_again", matches, text, language)
-
-    async def remove_claim(self, claim_id: int) -> None:
-        await self._run("remove_claim", claim_id)
 
     async def add_fact_checks(self, fact_checks: Sequence[FactCheck]) -> None:
         await self._run("add_fact_checks", [fact_check_document(f, self.dim) for f in fact_checks])
@@ -279,10 +293,13 @@ class MatchingIndexes:
         applied.update((row.id or 0, row.updated_at) for row in rows)
 
     async def _apply_claims(self, rows: Sequence[Claim]) -> None:
+        await self._send_claims(rows)
+
+    def _send_claims(self, rows: Sequence[Claim]) -> Awaitable[None]:
         self._newest_claim_id = max([self._newest_claim_id, *(c.id or 0 for c in rows)])
         open_claims = [claim_document(c, self.dim) for c in rows if c.status in OPEN_STATUSES]
         closed = [c.id or 0 for c in rows if c.status not in OPEN_STATUSES]
-        await self._run("apply_claims", open_claims, closed)
+        return self._send("apply_claims", open_claims, closed)
 
     async def _store_missing_vectors(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -285,11 +286,13 @@ async def _file_and_decide(
     claim, not two (docs/ARCHITECTURE.md).
 
     The claims this worker indexed since the tip was matched are searched before the
-    database is held, and a claim founded here is indexed before the next filing starts:
-    under a burst the matching thread has a queue, and a transaction waiting on it would hold
-    up every other one on SQLite. Only other workers' new claims are searched inside it.
+    database is held, and a claim founded here is sent to the index before the next filing
+    starts (which then searches it): under a burst the matching thread has a queue, and a
+    transaction waiting on it would hold up every other one on SQLite. Only other workers'
+    new claims are searched inside it.
     """
     language = filing.language
+    indexed: Awaitable[None] | None = None
     async with indexes.filing_lock:
         matches = filing.matches
         if matches is not None:
@@ -325,7 +328,9 @@ async def _file_and_decide(
                 session, stored, claim, filing, matches, founded=founded is not None
             )
         if founded is not None:
-            await indexes.add_claim(founded)
+            indexed = indexes.index_claim(founded)
+    if indexed is not None:
+        await indexed
     return result, founded is None
 
 

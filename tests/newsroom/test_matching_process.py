@@ -23,7 +23,7 @@ from matching import (
     HashingEncoder,
     detect_language,
 )
-from matching.holder import MatchingProcess, MatchingProcessDiedError
+from matching.holder import Matches, MatchingProcess, MatchingProcessDiedError
 from newsroom.factchecks import FactCheckRecord, import_records
 from newsroom.indexes import MatchingIndexes
 from newsroom.intake import IncomingTip, IntakePolicy, receive_tip
@@ -114,6 +114,27 @@ async def test_tips_are_filed_and_answered_through_the_matching_process(
     assert again.claim_id == first.claim_id  # its translation joins it
 
 
+async def test_forwards_of_a_new_rumour_at_once_make_one_claim_through_the_process(
+    fact_checked: Database, in_process: MatchingIndexes
+) -> None:
+    """The founding filing lets the next go once its claim is sent to the index, not indexed:
+    the next one's search of the claims must still find it."""
+    rewordings = [
+        BANKS,
+        BANKS_DE,
+        "All Sparkasse branches close Monday for two weeks: withdraw your money now",
+        "Withdraw your money now, all Sparkasse branches close on Monday for two weeks!",
+    ]
+    results = await asyncio.gather(
+        *(
+            receive_tip(fact_checked, in_process, _tip(10 + n, text), IntakePolicy())
+            for n, text in enumerate(rewordings)
+        )
+    )
+    assert {result.claim_id for result in results} == {results[0].claim_id}
+    assert await in_process.sizes() == (21, 1)
+
+
 async def test_a_killed_matching_process_is_restarted_and_reloaded_before_it_answers(
     fact_checked: Database, in_process: MatchingIndexes, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -202,6 +223,35 @@ async def test_a_call_given_up_on_leaves_the_next_its_own_answer(
     vectors = await quick
     assert np.array_equal(vectors, HashingEncoder().encode(["cats can vote now"]))
     assert await hashing_process.call("sizes") == (0, 0)
+
+
+async def test_a_filings_operations_go_before_the_reads_waiting_and_reads_keep_their_order(
+    hashing_process: MatchingProcess,
+) -> None:
+    answered: list[str] = []
+
+    def send(name: str, operation: str, *args: object) -> asyncio.Future[object]:
+        sent = hashing_process.send(operation, *args)
+        sent.add_done_callback(lambda _: answered.append(name))
+        return sent
+
+    busy = send("busy", "encode", [f"rumour number {n} about the town hall" for n in range(3000)])
+    first_read = send("first read", "encode", ["cats can vote now"])
+    second_read = send("second read", "sizes")
+    filed = send("claim indexed", "apply_claims", [Document(7, "Cats can vote now")], [])
+    searched = send(
+        "claims searched",
+        "search_claims_again",
+        Matches([], [], HashingEncoder().encode(["cats can vote"])[0], "hashing", 0),
+        "cats can vote",
+        "en",
+    )
+    await asyncio.gather(busy, first_read, second_read, filed, searched)
+    assert answered.index("claim indexed") < answered.index("claims searched")
+    assert answered.index("claims searched") < answered.index("first read")
+    assert answered.index("first read") < answered.index("second read")
+    assert second_read.result() == (0, 1)  # asked for before the claim, answered after
+    assert [candidate.id for candidate in searched.result().claims] == [7]
 
 
 async def test_an_error_in_the_process_is_the_callers_and_the_process_goes_on(
