@@ -281,7 +281,8 @@ async def _file_and_decide(
 ) -> tuple[IntakeResult, bool]:
     """File the tip under its claim, count it and record its answer, in one transaction.
 
-    Returns the answer and whether the claim already existed. One claim-filing at a time, in
+    Returns the answer and whether the claim already existed. A tip whose match found a claim
+    to join joins it at once (``_joins_as_matched``); any other is filed one at a time, in
     this process and across workers: two simultaneous forwards of a new rumour make one
     claim, not two (docs/ARCHITECTURE.md).
 
@@ -291,6 +292,10 @@ async def _file_and_decide(
     transaction waiting on it would hold up every other one on SQLite. Only other workers'
     new claims are searched inside it.
     """
+    if filing.tip is not None and _joins_as_matched(filing):
+        joined = await _join_matched_claim(db, filing.tip, filing)
+        if joined is not None:
+            return joined, True
     language = filing.language
     indexed: Awaitable[None] | None = None
     async with indexes.filing_lock:
@@ -332,6 +337,34 @@ async def _file_and_decide(
     if indexed is not None:
         await indexed
     return result, founded is None
+
+
+def _joins_as_matched(filing: _Filing) -> bool:
+    """Whether the tip's match found a claim close enough to join.
+
+    Such a tip joins a claim without the filing lock: the lock is there so that a claim is
+    founded only after every claim filed before it was searched, and a tip that joins one
+    founds none. A claim founded meanwhile may be nearer still; the two are then duplicates
+    that editors merge, as with any two claims filed apart. On PostgreSQL a filing holds the
+    lock for many round trips, and under a burst it was held all the time (docs/BENCHMARKS.md).
+    """
+    matches = filing.matches
+    nearest = matches.claims[0] if matches and matches.claims else None
+    matched = nearest is not None and nearest.decision == "reply"
+    return matched and not filing.waiting_for_picture
+
+
+async def _join_matched_claim(db: Database, stored: Tip, filing: _Filing) -> IntakeResult | None:
+    """File the tip under the claim its match found (or the claim of its very text); None
+    if that claim is gone, for the filing lock's path to decide."""
+    async with db.session(quick=True) as session:
+        joined = await _claim_joined_by(
+            session, stored, filing.matches, picture_claim_id=filing.picture_claim_id
+        )
+        if joined is None:
+            return None
+        claim = await _count_in(session, joined, filing)
+        return await _answer(session, stored, claim, filing, filing.matches)
 
 
 async def _count_in(session: AsyncSession, claim_id: int, filing: _Filing) -> Columns:

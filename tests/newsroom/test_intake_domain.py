@@ -87,6 +87,32 @@ async def test_a_new_rumour_and_its_rewording_at_once_make_one_claim(
         worker.close()
 
 
+async def test_a_rewording_joins_its_claim_while_a_filing_holds_the_lock(
+    database: Database, encoder: Encoder
+) -> None:
+    """Only founding a claim waits for the filing lock; a tip matched to a claim joins it."""
+    indexes = MatchingIndexes(encoder)
+    await indexes.refresh(database)
+    founded = await receive_tip(database, indexes, _tip(1, BANKS), IntakePolicy())
+    rewording = "All Sparkasse branches will close on Monday for two weeks, withdraw money now!"
+    async with indexes.filing_lock:  # another tip being filed
+        joined = await asyncio.wait_for(
+            receive_tip(database, indexes, _tip(2, rewording), IntakePolicy()), timeout=30
+        )
+        waiting = asyncio.ensure_future(
+            receive_tip(database, indexes, _tip(3, "Cats may vote in the election"), IntakePolicy())
+        )
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+    new = await waiting
+    assert joined.claim_id == founded.claim_id
+    assert new.claim_id not in (None, founded.claim_id)
+    async with database.session() as session:
+        counted = await session.get_one(Claim, founded.claim_id)
+    assert (counted.tip_count, counted.reporter_count) == (2, 2)
+    indexes.close()
+
+
 async def test_a_restarted_worker_loads_stored_vectors_without_re_encoding(
     database: Database, encoder: Encoder
 ) -> None:
