@@ -5,7 +5,10 @@ as a subprocess against the Bot API emulator on 127.0.0.1, with N synthetic fact
 their stored vectors loaded (bench/synthetic.py says how the vectors are made), and drives it
 with a viral-burst mix: 40% exact repeats of one rumour, 30% rewordings of it and three others,
 30% new claims; 10% of all tips are photos with the text as caption (the viral photo is always
-the same file). Every update comes from a different person, as in a burst.
+the same file). Every update comes from a different person, as in a burst. The four rumours
+have published fact-checks, so their forwards get verdicts; with ``--undebunked`` they have
+none yet, as when a rumour spreads before any newsroom has checked it: every forward is then
+queued, and filed under the rumours' open claims.
 
 Each run has three phases: a warm-up (not measured); one update at a time (the latency of an
 idle worker); then a closed loop keeping ``--window`` updates in flight (throughput, and the
@@ -171,8 +174,11 @@ def _common(at: Any) -> dict[str, Any]:
     }
 
 
-async def load_corpus(url: str, size: int, *, just_imported: bool = False) -> float:
-    """A fresh schema with ``size`` synthetic fact-checks (stored vectors) plus the real four.
+async def load_corpus(
+    url: str, size: int, *, just_imported: bool = False, debunked: bool = True
+) -> float:
+    """A fresh schema with ``size`` synthetic fact-checks (stored vectors) plus the real four
+    (unless not ``debunked``).
 
     By default the bulk was imported yesterday and the four rumours' fact-checks an hour
     later, as in a settled newsroom. ``just_imported`` gives every row the same timestamp, as
@@ -188,7 +194,9 @@ async def load_corpus(url: str, size: int, *, just_imported: bool = False) -> fl
     bases = synthetic.base_vectors()
     try:
         async with db.session() as session:
-            await session.exec(insert(FactCheck.__table__).values(_real_fact_checks(latest_at)))
+            if debunked:
+                rumours = _real_fact_checks(latest_at)
+                await session.exec(insert(FactCheck.__table__).values(rumours))
             batch: list[dict[str, Any]] = []
             for fc in synthetic.fact_checks(size, bases):
                 batch.append(
@@ -214,9 +222,11 @@ async def load_corpus(url: str, size: int, *, just_imported: bool = False) -> fl
 class Databases:
     """One loaded template per (engine, size), cloned for every run."""
 
-    def __init__(self, workdir: Path, *, just_imported: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, *, just_imported: bool = False, debunked: bool = True
+    ) -> None:
         self.workdir = workdir
-        self.just_imported = just_imported
+        self.loading = {"just_imported": just_imported, "debunked": debunked}
         self.templates: dict[tuple[str, int], str] = {}
         self.created: list[str] = []
 
@@ -237,15 +247,13 @@ class Databases:
     async def _template(self, engine: str, size: int) -> str:
         if engine == "sqlite":
             path = self.workdir / f"template_{size}.db"
-            seconds = await load_corpus(
-                f"sqlite+aiosqlite:///{path}", size, just_imported=self.just_imported
-            )
+            seconds = await load_corpus(f"sqlite+aiosqlite:///{path}", size, **self.loading)
             _log(f"sqlite template with {size} fact-checks loaded in {seconds:.1f} s")
             return str(path)
         name = f"tipline_bench_tpl_{size}_{uuid.uuid4().hex[:6]}"
         await self._admin(f'CREATE DATABASE "{name}"')
         self.created.append(name)
-        seconds = await load_corpus(self._pg_url(name), size, just_imported=self.just_imported)
+        seconds = await load_corpus(self._pg_url(name), size, **self.loading)
         _log(f"postgresql template with {size} fact-checks loaded in {seconds:.1f} s")
         return name
 
@@ -607,6 +615,7 @@ async def measure(
         "fact_checks": size,
         "load_before": _load_average(),
         "just_imported": args.just_imported,
+        "undebunked": args.undebunked,
         "matching": args.matching if bot == "tipline" else None,
     }
     try:
@@ -703,7 +712,7 @@ def _compare_with_echo(runs: list[dict[str, Any]]) -> None:
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix="tipline-throughput-"))
-    databases = Databases(workdir, just_imported=args.just_imported)
+    databases = Databases(workdir, just_imported=args.just_imported, debunked=not args.undebunked)
     records: list[dict[str, Any]] = []
     try:
         for mode in args.modes:
@@ -740,6 +749,11 @@ def main() -> None:
         "--just-imported",
         action="store_true",
         help="every fact-check has the same updated_at, as right after one big import",
+    )
+    parser.add_argument(
+        "--undebunked",
+        action="store_true",
+        help="no fact-check of the burst's rumours yet: every forward is queued",
     )
     parser.add_argument(
         "--matching",
