@@ -71,6 +71,15 @@ class IndexHolder:
         self._newer_claim_ids: deque[int] = deque(maxlen=_NEWER_CLAIMS_KEPT)
         # Forwards repeat word for word: encode each text once (4,096 vectors are 8 MB).
         self._embed_query = functools.lru_cache(maxsize=4096)(self._embed_read_only)
+        # And search the fact-checks once per text, until they change: forwards of a rumour
+        # no one has checked yet are matched each time, as a fact-check may have come since.
+        self._fact_checks_for = functools.lru_cache(maxsize=4096)(self._search_fact_checks)
+
+    def _search_fact_checks(
+        self, text: str, language: str | None, top_k: int
+    ) -> tuple[Candidate, ...]:
+        vector = self._embed_query(text)
+        return tuple(self.fact_checks.search(text, lang=language, vector=vector, top_k=top_k))
 
     def _embed_read_only(self, text: str) -> np.ndarray:
         vector = self.fact_checks.embed_query(text)
@@ -94,7 +103,7 @@ class IndexHolder:
         vector = self._embed_query(text)
         return Matches(
             claims=self.claims.search(text, lang=language, vector=vector, top_k=top_k),
-            fact_checks=self.fact_checks.search(text, lang=language, vector=vector, top_k=top_k),
+            fact_checks=list(self._fact_checks_for(text, language, top_k)),
             vector=vector,
             encoder_name=self.encoder.name,
             claims_up_to=self.newest_claim_id,
@@ -138,6 +147,7 @@ class IndexHolder:
 
     def add_fact_checks(self, documents: list[Document]) -> None:
         self.fact_checks.add(documents)
+        self._fact_checks_for.cache_clear()
 
     def apply_claims(self, open_claims: list[Document], closed_ids: list[int]) -> None:
         """Index open claims and drop closed ones (an id of either kind may be new here)."""

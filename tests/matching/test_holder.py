@@ -63,3 +63,20 @@ def test_a_match_older_than_the_claims_remembered_searches_every_claim(
 
     assert again.claims[0].id == 6
     assert again.claims == holder.claims.search(TIP, lang="en", vector=matches.vector, top_k=5)
+
+
+def test_a_texts_fact_checks_are_searched_once_until_the_fact_checks_change(
+    encoder: Encoder,
+) -> None:
+    holder = _holder(encoder)
+    holder.add_fact_checks(_documents(LATER_CLAIMS))
+    first = holder.match(TIP, "en", 5)
+    again = holder.match(TIP, "en", 5)
+    assert again.fact_checks == first.fact_checks
+    assert first.fact_checks[0].id == 6
+    assert holder._fact_checks_for.cache_info().hits == 1
+
+    holder.add_fact_checks([Document(8, TIP, lang="en")])  # published since
+    after = holder.match(TIP, "en", 5)
+    assert after.fact_checks[0].id == 8
+    assert after.fact_checks[0].decision == "reply"
