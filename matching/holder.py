@@ -249,7 +249,7 @@ class MatchingProcess(asyncio.Protocol):
             calls, _ = await loop.connect_write_pipe(
                 asyncio.BaseProtocol, _file_of(calls_write, "w")
             )
-        except OSError as error:  # closed while opening
+        except Exception as error:  # closed while opening: every call waiting fails
             self.connection_lost(error)
             return
         if self._ended:

@@ -254,6 +254,15 @@ async def test_a_filings_operations_go_before_the_reads_waiting_and_reads_keep_t
     assert [candidate.id for candidate in searched.result().claims] == [7]
 
 
+async def test_a_call_sent_before_the_pipes_opened_fails_if_the_process_is_closed(
+    hashing_process: MatchingProcess,
+) -> None:
+    sent = hashing_process.send("sizes")
+    hashing_process.close()
+    with pytest.raises(MatchingProcessDiedError):
+        await asyncio.wait_for(sent, timeout=30)
+
+
 async def test_an_error_in_the_process_is_the_callers_and_the_process_goes_on(
     hashing_process: MatchingProcess,
 ) -> None:
