@@ -119,11 +119,7 @@ class MatchingIndexes:
     def _start_process(self) -> MatchingProcess:
         return MatchingProcess(self.encoder_name, *self._holder_args)
 
-    async def _run(self, operation: str, *args: object) -> Any:
-        """Run one holder operation."""
-        return await self._send(operation, *args)
-
-    def _send(self, operation: str, *args: object) -> Awaitable[Any]:
+    def _run(self, operation: str, *args: object) -> Awaitable[Any]:
         """Ask for one holder operation now, after every one asked for before; await it later.
 
         If the matching process died, it is restarted and reloaded (from the database) and
@@ -199,7 +195,7 @@ class MatchingIndexes:
         Other workers pick the claim up on refresh.
         """
         self._seen_applied([claim])
-        return self._send_claims([claim])
+        return self._apply_claims([claim])
 
     async def rematch_with_new_claims(
         self, session: AsyncSession, matches: Matches, text: str, language: str | None
@@ -292,14 +288,11 @@ class MatchingIndexes:
         applied = self._applied.setdefault(Claim.__tablename__, {})
         applied.update((row.id or 0, row.updated_at) for row in rows)
 
-    async def _apply_claims(self, rows: Sequence[Claim]) -> None:
-        await self._send_claims(rows)
-
-    def _send_claims(self, rows: Sequence[Claim]) -> Awaitable[None]:
+    def _apply_claims(self, rows: Sequence[Claim]) -> Awaitable[None]:
         self._newest_claim_id = max([self._newest_claim_id, *(c.id or 0 for c in rows)])
         open_claims = [claim_document(c, self.dim) for c in rows if c.status in OPEN_STATUSES]
         closed = [c.id or 0 for c in rows if c.status not in OPEN_STATUSES]
-        return self._send("apply_claims", open_claims, closed)
+        return self._run("apply_claims", open_claims, closed)
 
     async def _store_missing_vectors(
         self,

@@ -348,10 +348,13 @@ def _joins_as_matched(filing: _Filing) -> bool:
     that editors merge, as with any two claims filed apart. On PostgreSQL a filing holds the
     lock for many round trips, and under a burst it was held all the time (docs/BENCHMARKS.md).
     """
-    matches = filing.matches
+    return _claim_to_join(filing.matches) is not None and not filing.waiting_for_picture
+
+
+def _claim_to_join(matches: Matches | None) -> int | None:
+    """The nearest open claim, if close enough to join (the claim index's "reply" band)."""
     nearest = matches.claims[0] if matches and matches.claims else None
-    matched = nearest is not None and nearest.decision == "reply"
-    return matched and not filing.waiting_for_picture
+    return int(nearest.id) if nearest is not None and nearest.decision == "reply" else None
 
 
 async def _join_matched_claim(db: Database, stored: Tip, filing: _Filing) -> IntakeResult | None:
@@ -526,10 +529,7 @@ async def _claim_joined_by(
     """
     claim = await _claim_with_same_post(session, tip)
     if claim is None:
-        claim_id = picture_claim_id
-        nearest = matches.claims[0] if matches and matches.claims else None
-        if claim_id is None and nearest is not None and nearest.decision == "reply":
-            claim_id = int(nearest.id)
+        claim_id = picture_claim_id if picture_claim_id is not None else _claim_to_join(matches)
         claim = await claims.claim_state(session, claim_id) if claim_id is not None else None
     if claim is not None and claim.merged_into_id is not None:
         # Merged since the index last looked: the tip belongs where its claim went.
