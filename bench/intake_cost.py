@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiosqlite
 from sqlalchemy import event, insert
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_cursor
 
 import bot  # noqa: F401  (before numpy: one BLAS thread, as in the bot)
 from bench import synthetic
@@ -113,21 +115,25 @@ async def measure(
     else:
         await load_corpus(url, fact_checks)
     db = Database(url)
-    statements = 0
+    statements = transactions = 0
 
     def _count(sql: object) -> None:
-        nonlocal statements
-        if not str(getattr(sql, "query", sql)).lstrip().upper().startswith(_NOT_COUNTED):
+        nonlocal statements, transactions
+        said = str(sql).lstrip().upper()
+        if said.startswith("BEGIN"):
+            transactions += 1
+        elif not said.startswith(_NOT_COUNTED):
             statements += 1
 
-    # Counted as the driver runs them: storage.prepared's statements pass no SQLAlchemy event.
+    # Counted as the driver runs them: storage.prepared's statements pass no SQLAlchemy event,
+    # and asyncpg's query loggers skip prepared statements, which are all SQLAlchemy runs.
     @event.listens_for(db.engine.sync_engine, "connect")
     def _count_on(dbapi_connection: Any, _record: object) -> None:
-        driver = dbapi_connection.driver_connection
-        if isinstance(driver, aiosqlite.Connection):
-            driver._conn.set_trace_callback(_count)
-        else:
-            driver.add_query_logger(_count)
+        if isinstance(dbapi_connection.driver_connection, aiosqlite.Connection):
+            dbapi_connection.driver_connection._conn.set_trace_callback(_count)
+
+    if not url.startswith("sqlite"):
+        _count_asyncpg_round_trips(_count)
 
     indexes = MatchingIndexes(load_encoder(), own_process=matching == "process")
     await indexes.refresh(db)
@@ -139,18 +145,21 @@ async def measure(
     wall: Counter[str] = Counter()
     count: Counter[str] = Counter()
     run: Counter[str] = Counter()
+    begun: Counter[str] = Counter()
     for n, (kind, text) in enumerate(_texts(tips + WARMUP)):
         if n == WARMUP:
             await _add_earlier_forwards(db, earlier_forwards)
             matching_cpu = _matching_process_cpu()
         tip = IncomingTip(telegram_user_id=n + 1, chat_id=n + 1, message_id=1, text=text)
         before = time.process_time(), time.perf_counter(), statements, time.thread_time()
+        began = transactions
         await receive_tip(db, indexes, tip, policy)
         if n >= WARMUP:
             for kinds in ("all", kind):
                 cpu[kinds] += time.process_time() - before[0]
                 wall[kinds] += time.perf_counter() - before[1]
                 run[kinds] += statements - before[2]
+                begun[kinds] += transactions - began
                 loop_cpu[kinds] += time.thread_time() - before[3]
                 count[kinds] += 1
     matching_cpu = _matching_process_cpu() - matching_cpu
@@ -171,7 +180,23 @@ async def measure(
         "matching_process_cpu_ms_per_tip": round(matching_cpu / count["all"] * 1000, 1),
         "wall_ms_per_tip": per_tip(wall),
         "statements_per_tip": per_tip(run, 1),
+        # Each is a BEGIN and a COMMIT: two more round trips on PostgreSQL.
+        "transactions_per_tip": per_tip(begun, 1),
     }
+
+
+def _count_asyncpg_round_trips(count: Callable[[str], None]) -> None:
+    """Have ``count`` see each statement SQLAlchemy's asyncpg adapter runs, and each BEGIN."""
+    cursor = AsyncAdapt_asyncpg_cursor
+    run = cursor._prepare_and_execute
+
+    async def _prepare_and_execute(self: Any, operation: str, parameters: Any) -> None:
+        if self._adapt_connection._transaction is None:
+            count("BEGIN")
+        count(operation)
+        await run(self, operation, parameters)
+
+    cursor._prepare_and_execute = _prepare_and_execute  # type: ignore[method-assign]
 
 
 def main() -> None:
