@@ -144,21 +144,27 @@ class VerdictCard:
     published_at: datetime | None
 
     @classmethod
-    async def read(cls, session: AsyncSession, fact_check_id: int) -> VerdictCard | None:
-        """The card of a stored fact-check, read as the columns it cites; None if deleted."""
-        cited = await factchecks.cited_fact_check(session, fact_check_id)
-        if cited is None:
+    def of(cls, cited: Columns) -> VerdictCard | None:
+        """The card of :data:`storage.factchecks.CITED_FACT_CHECK` columns; None where they
+        name no fact-check."""
+        if cited.cited_id is None:
             return None
         return cls(
-            fact_check_id=cited.id,
-            url=cited.url,
-            rating=cited.rating,
-            rating_text=cited.rating_text,
-            headline=cited.headline,
-            claim_reviewed=cited.claim_reviewed,
-            publisher=cited.publisher,
-            published_at=cited.published_at,
+            fact_check_id=cited.cited_id,
+            url=cited.cited_url,
+            rating=cited.cited_rating,
+            rating_text=cited.cited_rating_text,
+            headline=cited.cited_headline,
+            claim_reviewed=cited.cited_claim_reviewed,
+            publisher=cited.cited_publisher,
+            published_at=cited.cited_published_at,
         )
+
+    @classmethod
+    async def read(cls, session: AsyncSession, fact_check_id: int) -> VerdictCard | None:
+        """The card of a stored fact-check; None if deleted."""
+        cited = await factchecks.cited_fact_check(session, fact_check_id)
+        return None if cited is None else cls.of(cited)
 
 
 @dataclass(frozen=True)
@@ -242,8 +248,9 @@ async def receive_tip(
         # (that lock is for founding claims). In a viral burst most forwards are such repeats.
         answered = await _answered_claim_repeated_by(session, stored)
         if answered is not None:
-            claim = await _count_in(session, answered, filing)
-            result = await _answer(session, stored, claim, filing, None)
+            claim = await _count_in(session, answered.id, filing)
+            cited = VerdictCard.of(answered)
+            result = await _answer(session, stored, claim, filing, None, cited=cited)
 
     if answered is None:
         if _matchable(normalized):
@@ -390,6 +397,7 @@ async def _answer(
     matches: Matches | None,
     *,
     founded: bool = False,
+    cited: VerdictCard | None = None,
 ) -> IntakeResult:
     """Decide the answer, subscribe the sender if it waits, and record it with the tip."""
     result = await _decide_reply(
@@ -400,6 +408,7 @@ async def _answer(
         filing.language,
         picture_fact_check_id=filing.picture_fact_check_id,
         founded=founded,
+        cited=cited,
     )
     if result.kind in ("queued", "ask", "ask_claim"):
         await subscriptions.subscribe(session, filing.reporter_id, claim.id)
@@ -504,8 +513,9 @@ async def _claim_with_same_post(session: AsyncSession, tip: Tip) -> Columns | No
     return claim
 
 
-async def _answered_claim_repeated_by(session: AsyncSession, tip: Tip) -> int | None:
-    """The answered claim already holding this tip's text or media file, if there is one.
+async def _answered_claim_repeated_by(session: AsyncSession, tip: Tip) -> Columns | None:
+    """The answered claim already holding this tip's text or media file, if there is one, as
+    :func:`storage.tips.claim_with_same_text` gives it (with the fact-check it cites).
 
     The first step of :func:`_claim_joined_by`, for a claim whose verdict is then the answer
     whatever the matches say.
@@ -516,7 +526,7 @@ async def _answered_claim_repeated_by(session: AsyncSession, tip: Tip) -> int | 
         and claim.status == ClaimStatus.ANSWERED
         and claim.fact_check_id is not None
     )
-    return claim.id if claim is not None and answered else None
+    return claim if answered else None
 
 
 async def _claim_joined_by(
@@ -589,11 +599,16 @@ async def _decide_reply(
     *,
     picture_fact_check_id: int | None = None,
     founded: bool = False,
+    cited: VerdictCard | None = None,
 ) -> IntakeResult:
+    """The answer to a tip filed under ``claim``; ``cited`` is the card of the fact-check the
+    claim cited when the tip was recorded, if read then, as its claim is counted here."""
     others = max(claim.reporter_count - 1, 0)
     base = {"tip_id": tip.id, "claim_id": claim.id, "other_senders": others, "language": language}
     if claim.status == ClaimStatus.ANSWERED and claim.fact_check_id is not None:
-        card = await VerdictCard.read(session, claim.fact_check_id)
+        card = cited
+        if card is None or card.fact_check_id != claim.fact_check_id:
+            card = await VerdictCard.read(session, claim.fact_check_id)
         if card is not None:
             return IntakeResult(kind="verdict", fact_check=card, **base)
     if picture_fact_check_id is not None:

@@ -252,26 +252,29 @@ async def get_fact_check(session: AsyncSession, fact_check_id: int) -> FactCheck
 
 
 # What a reply cites of a fact-check. Every verdict sent reads it: built once, on the table,
-# and read as columns rather than loaded as a model (storage._upsert says why).
-_CITED_COLUMNS = (
-    "id",
-    "url",
-    "rating",
-    "rating_text",
-    "headline",
-    "claim_reviewed",
-    "publisher",
-    "published_at",
+# and read as columns rather than loaded as a model (storage._upsert says why). Labelled, so
+# that a query about a claim can read them beside the claim's own (storage.tips).
+CITED_FACT_CHECK = tuple(
+    FactCheck.__table__.c[name].label(f"cited_{name}")
+    for name in (
+        "id",
+        "url",
+        "rating",
+        "rating_text",
+        "headline",
+        "claim_reviewed",
+        "publisher",
+        "published_at",
+    )
 )
 _CITED = Prepared(
-    select_columns(*(FactCheck.__table__.c[name] for name in _CITED_COLUMNS)).where(
-        FactCheck.__table__.c.id == bindparam("fact_check_id")
-    )
+    select_columns(*CITED_FACT_CHECK).where(FactCheck.__table__.c.id == bindparam("fact_check_id"))
 )
 
 
 async def cited_fact_check(session: AsyncSession, fact_check_id: int) -> Columns | None:
-    """The columns of a fact-check a reply cites (``intake.VerdictCard``), if it exists."""
+    """The :data:`CITED_FACT_CHECK` columns of a fact-check (``intake.VerdictCard``), if it
+    exists."""
     return await _CITED.first(session, {"fact_check_id": fact_check_id})
 
 

@@ -15,7 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage._upsert import dialect_of, insert_in
 from storage.claims import CLAIM_STATE
-from storage.models import Claim, ClaimStatus, Tip
+from storage.factchecks import CITED_FACT_CHECK
+from storage.models import Claim, ClaimStatus, FactCheck, Tip
 from storage.prepared import Columns, Prepared
 
 # Statements every forward runs, built on the table and run beside the session's layers
@@ -127,10 +128,11 @@ async def text_is_public(session: AsyncSession, claim: Claim, *, senders: int) -
 
 
 def _live_claim_of_tip(condition: Any) -> Any:
-    claim = Claim.__table__
+    claim, fact_check = Claim.__table__, FactCheck.__table__
     return (
-        select_columns(*CLAIM_STATE)
+        select_columns(*CLAIM_STATE, *CITED_FACT_CHECK)
         .join_from(claim, _tip, _tip.c.claim_id == claim.c.id)
+        .outerjoin(fact_check, fact_check.c.id == claim.c.fact_check_id)
         .where(condition, claim.c.status != ClaimStatus.MERGED)
         .order_by(_tip.c.received_at.desc())
         .limit(1)
@@ -145,11 +147,13 @@ _CLAIM_WITH_SAME_MEDIA = Prepared(
 
 async def claim_with_same_text(session: AsyncSession, content_hash: str) -> Columns | None:
     """The live claim an identical (normalised) text was already filed under, if any, as
-    :func:`storage.claims.claim_state` gives it."""
+    :func:`storage.claims.claim_state` gives it, with the fact-check it cites
+    (:data:`storage.factchecks.CITED_FACT_CHECK`, all None if it cites none): a repeat of an
+    answered rumour is answered with that fact-check, and needs no second look-up."""
     return await _CLAIM_WITH_SAME_TEXT.first(session, {"hash": content_hash})
 
 
 async def claim_with_same_media(session: AsyncSession, file_unique_id: str) -> Columns | None:
     """The live claim the very same picture or video (Telegram's file_unique_id) was filed
-    under, as :func:`storage.claims.claim_state` gives it."""
+    under, as :func:`claim_with_same_text` gives it."""
     return await _CLAIM_WITH_SAME_MEDIA.first(session, {"file": file_unique_id})

@@ -188,6 +188,22 @@ async def test_a_repeat_of_an_answered_rumour_gets_the_verdict_without_being_enc
     assert repeat.fact_check is not None
     assert repeat.fact_check.url == "https://example.org/check/banks"
     assert counting.encoded == []
+    # The editors cite another fact-check: the next repeat is answered with that one.
+    correction = FactCheckRecord(
+        url="https://example.org/check/banks-2", claim_reviewed=BANKS, rating="misleading"
+    )
+    await import_records(database, [correction], source="test")
+    async with database.session() as session:
+        claim = await session.get_one(Claim, first.claim_id)
+        cited = (
+            await session.exec(select(FactCheck).where(FactCheck.rating == "misleading"))
+        ).one()
+        claim.fact_check_id = cited.id
+        session.add(claim)
+    again = await receive_tip(database, indexes, _tip(4, BANKS), IntakePolicy())
+    assert again.fact_check is not None
+    assert (again.kind, again.fact_check.fact_check_id) == ("verdict", cited.id)
+    assert again.fact_check.rating == "misleading"
     reworded = await receive_tip(database, indexes, _tip(3, BANKS_DE), IntakePolicy())
     assert reworded.kind in ("verdict", "queued", "ask")
     assert counting.encoded != []  # a rewording is still matched

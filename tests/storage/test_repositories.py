@@ -245,6 +245,35 @@ async def test_the_same_text_finds_the_claim_of_its_newest_tip(database: Databas
         assert found.id == older
 
 
+async def test_the_same_post_look_ups_cite_the_claim_s_fact_check(database: Database) -> None:
+    async with database.session() as session:
+        fact_check = FactCheck(
+            url="https://example.org/check", claim_reviewed="x", rating="false", publisher="Ex"
+        )
+        session.add(fact_check)
+        await session.flush()
+        assert fact_check.id is not None
+    answered = await _claim(database, status=ClaimStatus.ANSWERED, fact_check_id=fact_check.id)
+    queued = await _claim(database)
+    async with database.session() as session:
+        await tips.record_tip(
+            session, chat_id=1, message_id=1, claim_id=answered, media_file_unique_id="AgADa"
+        )
+        await tips.record_tip(session, chat_id=1, message_id=2, claim_id=queued, content_hash="q")
+    async with database.session() as session:
+        cited = await tips.claim_with_same_media(session, "AgADa")
+        unanswered = await tips.claim_with_same_text(session, "q")
+    assert cited is not None
+    assert unanswered is not None
+    assert (cited.id, cited.cited_id) == (answered, fact_check.id)
+    assert (cited.cited_url, cited.cited_rating, cited.cited_publisher) == (
+        "https://example.org/check",
+        "false",
+        "Ex",
+    )
+    assert (unanswered.id, unanswered.cited_id, unanswered.cited_url) == (queued, None, None)
+
+
 async def test_the_same_post_look_ups_read_the_newest_tip_without_sorting(sqlite_url: str) -> None:
     # A viral rumour has thousands of forwards: sorting them all for each new one grew
     # linearly (7 ms at 20,000 forwards, docs/BENCHMARKS.md); the index holds them in order.
