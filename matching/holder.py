@@ -33,6 +33,9 @@ _NEWER_CLAIMS_KEPT = 4096  # a forward matched before that many more claims sear
 # What a tip's filing asks of the claim index, holding the filing lock every new rumour's
 # forward queues on: the matching process runs these before the reads asked for earlier.
 FILING_OPERATIONS = frozenset({"search_claims_again", "apply_claims"})
+# Texts detected and about to be matched whose fact-checks the matching process searches while
+# it has nothing else to do (``IndexHolder.look_ahead``); older ones are forgotten.
+_LOOK_AHEAD = 16
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class IndexHolder:
         # And search the fact-checks once per text, until they change: forwards of a rumour
         # no one has checked yet are matched each time, as a fact-check may have come since.
         self._fact_checks_for = functools.lru_cache(maxsize=4096)(self._search_fact_checks)
+        # Each text, its language and top_k, for look_ahead.
+        self.ahead: deque[tuple[str, str, int]] = deque(maxlen=_LOOK_AHEAD)
 
     def _search_fact_checks(
         self, text: str, language: str | None, top_k: int
@@ -90,8 +95,26 @@ class IndexHolder:
         self.encoder.encode(["Loading the sentence encoder."])
         detect_language("Loading the language profiles before the first tip comes in.")
 
-    def detect_language(self, text: str, fallback: str | None) -> str:
-        return detect_language(text, fallback)
+    def detect_language(
+        self, text: str, fallback: str | None, then_match: tuple[str, int] | None = None
+    ) -> str:
+        """The text's language; ``then_match`` is the text and top_k of the match that will
+        follow, for :meth:`look_ahead`."""
+        language = detect_language(text, fallback)
+        if then_match is not None:
+            self.ahead.append((then_match[0], language, then_match[1]))
+        return language
+
+    def look_ahead(self) -> None:
+        """Search the fact-checks for the latest text detected and not yet matched.
+
+        Between a tip's language and its match the worker records it in the database: an
+        idle matching process spends that time on the match's larger half, which the match
+        then finds done (the searches are kept until the fact-checks change). The newest
+        text goes first: an older one's match is likelier to have come already.
+        """
+        text, language, top_k = self.ahead.pop()
+        self._fact_checks_for(text, language, top_k)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts)
@@ -334,6 +357,9 @@ def serve(
     waiting: deque[_Call] = deque()
     while True:
         try:
+            if not waiting and holder.ahead and not calls.poll():
+                holder.look_ahead()  # only while no call waits
+                continue
             if not waiting:
                 waiting.append(calls.recv())
             while calls.poll():

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _LATE_COMMIT_MARGIN = timedelta(seconds=30)
 # Languages of recent texts kept in the worker: forwards repeat word for word.
 _KNOWN_LANGUAGES = 4096
+MATCH_TOP_K = 5  # candidates of each kind a tip's match gives
 
 
 def vector_to_bytes(vector: np.ndarray) -> bytes:
@@ -159,12 +160,16 @@ class MatchingIndexes:
         """Load the encoder's model and the language profiles now rather than on the first tip."""
         await self._run("warm_up")
 
-    async def detect_language(self, text: str, fallback: str | None = None) -> str:
+    async def detect_language(
+        self, text: str, fallback: str | None = None, *, then_match: str | None = None
+    ) -> str:
         """:func:`matching.detect_language`, run where the indexes are.
 
         langdetect is pure Python: on the event loop it took a twelfth of a loaded worker's
         time (docs/BENCHMARKS.md). The answers for recent texts are kept here, so a repeated
         forward costs no hand-over; a text too short to detect is answered here too.
+        ``then_match`` is the text to be matched next, if any: a matching process with
+        nothing else to do starts on it (``IndexHolder.look_ahead``).
         """
         if len(text) < MIN_LETTERS:
             return detect_language(text, fallback)
@@ -173,7 +178,8 @@ class MatchingIndexes:
         if language is not None:
             self._languages.move_to_end(key)
             return language
-        language = await self._run("detect_language", text, fallback)
+        ahead = (then_match, MATCH_TOP_K) if then_match and self._process is not None else None
+        language = await self._run("detect_language", text, fallback, ahead)
         self._languages[key] = language
         if len(self._languages) > _KNOWN_LANGUAGES:
             self._languages.popitem(last=False)
@@ -183,7 +189,7 @@ class MatchingIndexes:
         """How many fact-checks and open claims are indexed."""
         return await self._run("sizes")
 
-    async def match(self, text: str, language: str | None, *, top_k: int = 5) -> Matches:
+    async def match(self, text: str, language: str | None, *, top_k: int = MATCH_TOP_K) -> Matches:
         """Encode a tip once and look it up in both indexes."""
         return await self._run("match", text, language, top_k)
 

@@ -220,7 +220,10 @@ async def receive_tip(
     # Invisible characters go before storing: they hide tricks and PostgreSQL refuses NUL.
     text = strip_invisible(tip.text)[:MAX_TIP_CHARS]
     normalized = normalize_text(text)
-    language = await indexes.detect_language(normalized, tip.language_code)
+    matchable = _matchable(normalized)
+    language = await indexes.detect_language(
+        normalized, tip.language_code, then_match=text if matchable else None
+    )
     fields = _tip_fields(tip, text, normalized, language)
 
     async with db.session(quick=True) as session:
@@ -233,9 +236,9 @@ async def receive_tip(
         early: ReplyKind | None = None
         if reporter.recent_tips >= policy.rate_limit_tips:
             early = "rate_limited"
-        elif not _matchable(normalized) and not tip.media_file_unique_id:
+        elif not matchable and not tip.media_file_unique_id:
             early = "empty"
-        elif not _matchable(normalized) and tip.picture_to_read:
+        elif not matchable and tip.picture_to_read:
             early = "reading"
         if early is not None:
             await tips.update_tip(session, stored, reply_kind=early)
@@ -253,7 +256,7 @@ async def receive_tip(
             result = await _answer(session, stored, claim, filing, None, cited=cited)
 
     if answered is None:
-        if _matchable(normalized):
+        if matchable:
             filing = replace(filing, matches=await indexes.match(text, language))
         result, _ = await _file_and_decide(db, indexes, filing)
     log.info("tip %s filed under claim %s: %s", filing.tip_id, result.claim_id, result.kind)
@@ -678,8 +681,11 @@ async def receive_picture(
         text = text[:MAX_TIP_CHARS]
         normalized = normalize_text(text)
         fallback = stored.language if stored.language not in (None, "und") else None
-        language = await indexes.detect_language(normalized, fallback) if waiting else fallback
-        language = language or "und"
+        matchable = _matchable(normalized)
+        language = fallback or "und"
+        if waiting:
+            then_match = text if matchable else None
+            language = await indexes.detect_language(normalized, fallback, then_match=then_match)
         text_heavy = len(reading.ocr_text) >= TEXT_HEAVY_CHARS or not reading.ocr_ran
         picture_claim_id, picture_fact_check_id = await _same_picture(
             session, reading.picture_hash, tip_id=tip_id, text_heavy=text_heavy
@@ -702,7 +708,7 @@ async def receive_picture(
         if not waiting and stored.reply_kind in ("verdict", "confirmed"):
             return None
 
-    matches = await indexes.match(text, language) if _matchable(normalized) else None
+    matches = await indexes.match(text, language) if matchable else None
     if not waiting:
         return await _verdict_from_picture(db, tip_id, matches, picture_fact_check_id, language)
     filing = _Filing(

@@ -80,3 +80,21 @@ def test_a_texts_fact_checks_are_searched_once_until_the_fact_checks_change(
     after = holder.match(TIP, "en", 5)
     assert after.fact_checks[0].id == 8
     assert after.fact_checks[0].decision == "reply"
+
+
+def test_a_detected_texts_fact_checks_are_searched_ahead_of_its_match(encoder: Encoder) -> None:
+    holder = _holder(encoder)
+    holder.add_fact_checks(_documents(LATER_CLAIMS))
+    language = holder.detect_language(TIP, None, then_match=(TIP, 5))
+    holder.detect_language("Cats can vote now in every town", None)  # no match to follow
+    assert list(holder.ahead) == [(TIP, language, 5)]
+
+    holder.look_ahead()
+    assert not holder.ahead
+    searched = holder._fact_checks_for.cache_info()
+    matched = holder.match(TIP, language, 5)
+    assert holder._fact_checks_for.cache_info().hits == searched.hits + 1
+    fresh = _holder(encoder)
+    fresh.add_fact_checks(_documents(LATER_CLAIMS))
+    assert matched.fact_checks == fresh.match(TIP, language, 5).fact_checks
+    assert matched.fact_checks[0].id == 6

@@ -234,9 +234,9 @@ async def test_a_forward_s_language_is_detected_where_the_indexes_are_once_per_t
     detected: list[str] = []
     detect = indexes.holder.detect_language
 
-    def counted(text: str, fallback: str | None) -> str:
+    def counted(text: str, fallback: str | None, then_match: tuple[str, int] | None) -> str:
         detected.append(text)
-        return detect(text, fallback)
+        return detect(text, fallback, then_match)
 
     indexes.holder.detect_language = counted  # type: ignore[method-assign]
     await receive_tip(database, indexes, _tip(1, BANKS_DE), IntakePolicy())
