@@ -344,7 +344,8 @@ def serve(
     every new rumour's forward waits on, while a match takes several milliseconds: under a
     burst, waiting behind the matches queued here kept that lock held most of the time
     (docs/BENCHMARKS.md, issue 10). A match records how far the claim index had got
-    (``Matches.claims_up_to``), so a claim indexed before it is never missed.
+    (``Matches.claims_up_to``), so a claim indexed before it is never missed. While no call
+    waits, it searches ahead for the texts just detected (``IndexHolder.look_ahead``).
 
     A worker that stops or is killed closes its end of the calls pipe: the indexes go with
     it rather than linger, orphaned.
