@@ -115,10 +115,17 @@ async def test_tip_update_lookup_and_rate_window(database: Database) -> None:
         assert (newcomer.language, newcomer.recent_tips) == (None, 0)
 
 
-async def test_claims_are_found_by_text_hash_and_media_but_not_when_merged(
+async def test_claims_are_found_by_text_hash_and_media_with_their_fact_check_not_merged(
     database: Database,
 ) -> None:
-    live = await _claim(database)
+    async with database.session() as session:
+        fact_check = FactCheck(
+            url="https://example.org/check", claim_reviewed="x", rating="false", publisher="Ex"
+        )
+        session.add(fact_check)
+        await session.flush()
+    live = await _claim(database, status=ClaimStatus.ANSWERED, fact_check_id=fact_check.id)
+    queued = await _claim(database)
     merged = await _claim(database, status=ClaimStatus.MERGED)
     async with database.session() as session:
         await tips.record_tip(
@@ -128,12 +135,23 @@ async def test_claims_are_found_by_text_hash_and_media_but_not_when_merged(
             session, chat_id=1, message_id=2, claim_id=live, media_file_unique_id="AgADm"
         )
         await tips.record_tip(session, chat_id=1, message_id=3, claim_id=merged, content_hash="m")
+        await tips.record_tip(session, chat_id=1, message_id=4, claim_id=queued, content_hash="q")
     async with database.session() as session:
         by_text = await tips.claim_with_same_text(session, "h")
         by_media = await tips.claim_with_same_media(session, "AgADm")
+        unanswered = await tips.claim_with_same_text(session, "q")
         assert by_text is not None
         assert by_media is not None
-        assert (by_text.id, by_media.id) == (live, live)
+        assert unanswered is not None
+        assert (by_text.id, by_media.id, unanswered.id) == (live, live, queued)
+        # With the fact-check the claim cites, so that a repeat needs no look-up of its own.
+        cited = (by_media.cited_id, by_media.cited_url, by_media.cited_publisher)
+        assert cited == (fact_check.id, "https://example.org/check", "Ex")
+        assert (by_text.cited_rating, unanswered.cited_id, unanswered.cited_url) == (
+            "false",
+            None,
+            None,
+        )
         assert await tips.claim_with_same_text(session, "m") is None
         assert await tips.claim_with_same_text(session, "nothing") is None
 
@@ -243,35 +261,6 @@ async def test_the_same_text_finds_the_claim_of_its_newest_tip(database: Databas
         found = await tips.claim_with_same_text(session, "h")
         assert found is not None
         assert found.id == older
-
-
-async def test_the_same_post_look_ups_cite_the_claim_s_fact_check(database: Database) -> None:
-    async with database.session() as session:
-        fact_check = FactCheck(
-            url="https://example.org/check", claim_reviewed="x", rating="false", publisher="Ex"
-        )
-        session.add(fact_check)
-        await session.flush()
-        assert fact_check.id is not None
-    answered = await _claim(database, status=ClaimStatus.ANSWERED, fact_check_id=fact_check.id)
-    queued = await _claim(database)
-    async with database.session() as session:
-        await tips.record_tip(
-            session, chat_id=1, message_id=1, claim_id=answered, media_file_unique_id="AgADa"
-        )
-        await tips.record_tip(session, chat_id=1, message_id=2, claim_id=queued, content_hash="q")
-    async with database.session() as session:
-        cited = await tips.claim_with_same_media(session, "AgADa")
-        unanswered = await tips.claim_with_same_text(session, "q")
-    assert cited is not None
-    assert unanswered is not None
-    assert (cited.id, cited.cited_id) == (answered, fact_check.id)
-    assert (cited.cited_url, cited.cited_rating, cited.cited_publisher) == (
-        "https://example.org/check",
-        "false",
-        "Ex",
-    )
-    assert (unanswered.id, unanswered.cited_id, unanswered.cited_url) == (queued, None, None)
 
 
 async def test_the_same_post_look_ups_read_the_newest_tip_without_sorting(sqlite_url: str) -> None:
